@@ -1,0 +1,37 @@
+# Two commands a new user needs: `make demo` and `make test`. Both build .venv from the lock file first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint lock dev clean
+
+demo: $(STAMP)
+	$(BIN)/pfd demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check pfd_pipeline tests
+	$(BIN)/ruff format --check pfd_pipeline tests
+
+dev: $(STAMP)
+	$(BIN)/dagster dev -w workspace.yaml
+
+# The venv is rebuilt whenever the lock file or the package metadata changes.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Re-pin every dependency after editing pyproject.toml (needs pip-tools in the venv).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) data/landing data/warehouse .pytest_cache

@@ -1,0 +1,1 @@
+"""pfd — Profit by Design: activity-based customer profitability as a Dagster + DuckDB pipeline."""

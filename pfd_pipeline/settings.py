@@ -1,0 +1,127 @@
+"""Where things are and how the pipeline is tuned: flags > environment variables > defaults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LANDING_DIR = PROJECT_ROOT / "data" / "landing"
+DEFAULT_WAREHOUSE_DIR = PROJECT_ROOT / "data" / "warehouse"
+DEFAULT_CONFIG = PROJECT_ROOT / "data" / "config" / "pfd.yaml"
+
+ENV_LANDING = "PFD_LANDING_DIR"
+ENV_WAREHOUSE = "PFD_WAREHOUSE_DIR"
+ENV_CONFIG = "PFD_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or holds a value out of its domain."""
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    max_reject_share: float = 0.05
+    min_date: dt.date = dt.date(2000, 1, 1)
+    max_future_days: int = 1
+    batch_rows: int = 500_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path = DEFAULT_LANDING_DIR
+    warehouse_dir: Path = DEFAULT_WAREHOUSE_DIR
+    config_path: Path = DEFAULT_CONFIG
+    partitions_start: dt.date = dt.date(2020, 1, 1)
+    schedule_cron: str = "0 6 * * *"
+    schedule_timezone: str = "UTC"
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = 2
+
+    @property
+    def work_db(self) -> Path:
+        """The pipeline's own DuckDB store: raw, audit and intermediate tables."""
+        return self.warehouse_dir / "work.duckdb"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.warehouse_dir / ".pfd.lock"
+
+    @classmethod
+    def load(
+        cls,
+        landing_dir: str | os.PathLike[str] | None = None,
+        warehouse_dir: str | os.PathLike[str] | None = None,
+        config_path: str | os.PathLike[str] | None = None,
+    ) -> Settings:
+        """Resolve each path from its flag, else its environment variable, else the default."""
+        config = Path(config_path or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
+        landing = Path(landing_dir or os.environ.get(ENV_LANDING) or DEFAULT_LANDING_DIR)
+        warehouse = Path(warehouse_dir or os.environ.get(ENV_WAREHOUSE) or DEFAULT_WAREHOUSE_DIR)
+        raw = _read_yaml(config)
+        return cls(
+            landing_dir=landing.resolve(),
+            warehouse_dir=warehouse.resolve(),
+            config_path=config.resolve(),
+            **_parse_config(raw, config),
+        )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (set --config or {ENV_CONFIG})")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return loaded
+
+
+_KNOWN_KEYS = {"partitions_start", "schedule", "validation", "duckdb", "cost_model"}
+
+
+def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    unknown = set(raw) - _KNOWN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {sorted(unknown)}; expected {sorted(_KNOWN_KEYS)}"
+        )
+    schedule = raw.get("schedule") or {}
+    validation = raw.get("validation") or {}
+    duck = raw.get("duckdb") or {}
+    share = float(validation.get("max_reject_share", 0.05))
+    if not 0 <= share <= 1:
+        raise ConfigError(f"config file {path}: validation.max_reject_share must be in [0, 1]")
+    batch_rows = int(validation.get("batch_rows", 500_000))
+    if batch_rows < 1:
+        raise ConfigError(f"config file {path}: validation.batch_rows must be positive")
+    return {
+        "partitions_start": _date(raw.get("partitions_start", "2020-01-01"), "partitions_start", path),
+        "schedule_cron": str(schedule.get("cron", "0 6 * * *")),
+        "schedule_timezone": str(schedule.get("timezone", "UTC")),
+        "validation": ValidationSettings(
+            max_reject_share=share,
+            min_date=_date(validation.get("min_date", "2000-01-01"), "validation.min_date", path),
+            max_future_days=int(validation.get("max_future_days", 1)),
+            batch_rows=batch_rows,
+        ),
+        "duckdb_memory_limit": str(duck.get("memory_limit", "4GB")),
+        "duckdb_threads": int(duck.get("threads", 2)),
+    }
+
+
+def _date(value: Any, key: str, path: Path) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"config file {path}: {key} must be a date YYYY-MM-DD, got {value!r}") from exc

@@ -1,0 +1,236 @@
+"""Row-level validation of landing data with pandera (polars backend).
+
+Each source is checked by two pandera schemas built from its contract in `sources.py`:
+
+1. the *raw* schema checks every value as written (strings): required, format, domain;
+2. rows that pass are parsed to their types, and the *typed* schema checks values and rows:
+   plausible dates, sign rules, discount not above gross, keys unique in the file, customer known.
+
+A row that breaks any rule is rejected with the first rule it broke (in column order) and the
+list of all of them; every other row is accepted. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from pfd_pipeline.sources import (
+    ACTIVITIES,
+    CUSTOMERS,
+    DATE,
+    DOCUMENT_TYPES,
+    ISO_CURRENCIES,
+    RESOURCES,
+    SALES_LEDGER,
+    Source,
+)
+
+# Internal columns carried next to the data through validation and into the raw tables.
+FILE_ID = "_file_id"
+ROW_NUMBER = "_row_number"
+RAW_RECORD = "_raw_record"
+POSITION = "_pos"
+
+# Every rule a row can break, with the sentence a data engineer reads in rejected_rows.
+RULES: dict[str, str] = {
+    "required": "a value is required",
+    "format": "value is not in the expected format",
+    "valid_date": "not a real calendar date",
+    "domain": "value is not one of the allowed values",
+    "iso_currency": "not an ISO 4217 currency code",
+    "plausible_date": "date is outside the plausible range",
+    "not_in_future": "date is in the future",
+    "unique_key_in_file": "key repeats an earlier row of the same file",
+    "invoice_quantity_positive": "an invoice line must have quantity > 0",
+    "credit_note_quantity_negative": "a credit-note line must have quantity < 0",
+    "amount_sign_matches_document": "amount must be >= 0 on an invoice and <= 0 on a credit note",
+    "discount_not_above_gross": "discount must not be larger than the gross amount",
+    "customer_known": "customer_id is not in the customer master",
+    "quantity_positive": "driver quantity must be > 0",
+    "not_negative": "value must not be negative",
+}
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What validation needs beyond the rows: today's date, the date bounds, known customers."""
+
+    as_of: dt.date
+    min_date: dt.date = dt.date(2000, 1, 1)
+    max_future_days: int = 1
+    known_customers: frozenset[str] | None = None  # None: the customer check is skipped
+
+    @property
+    def max_date(self) -> dt.date:
+        return self.as_of + dt.timedelta(days=self.max_future_days)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    accepted: pl.DataFrame  # typed source columns + _file_id, _row_number
+    rejected: pl.DataFrame  # _file_id, _row_number, column_name, rule, message, failures, raw_record
+
+
+def _check(rule: str, build: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
+    """A pandera check named after one of RULES; `build` maps the column to a boolean per row.
+
+    Nulls pass: whether a value is required is its own rule.
+    """
+    if rule not in RULES:
+        raise KeyError(rule)
+
+    def fn(data: pa.PolarsData) -> pl.LazyFrame:
+        col = pl.col(data.key)
+        return data.lazyframe.select((build(col) | col.is_null()).alias(data.key))
+
+    return pa.Check(fn, name=rule, error=RULES[rule])
+
+
+def raw_schema(source: Source) -> pa.DataFrameSchema:
+    """Checks on values as written in the file, before any parsing."""
+    columns: dict[str, pa.Column] = {}
+    for col in source.columns:
+        checks = [_check("format", lambda c, p=col.kind.pattern: c.str.contains(p))]
+        if col.kind is DATE:
+            checks.append(_check("valid_date", lambda c: c.str.to_date("%Y-%m-%d", strict=False).is_not_null()))
+        if col.name == "currency":
+            checks.append(_check("iso_currency", lambda c: c.is_in(sorted(ISO_CURRENCIES))))
+        if col.name == "document_type":
+            checks.append(_check("domain", lambda c: c.is_in(list(DOCUMENT_TYPES))))
+        columns[col.name] = pa.Column(pl.String, checks=checks, nullable=not col.required)
+    return pa.DataFrameSchema(columns, strict=False, name=f"{source.name}_raw")
+
+
+def parse(source: Source, frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast rows that passed the raw schema to their types; defaults fill absent optional values."""
+    exprs = []
+    for col in source.columns:
+        value = pl.col(col.name)
+        if col.default is not None:
+            value = value.fill_null(pl.lit(col.default))
+        if col.kind.dtype == pl.Date:
+            value = value.str.to_date("%Y-%m-%d")
+        elif col.kind.dtype != pl.String:
+            value = value.cast(col.kind.dtype)
+        exprs.append(value.alias(col.name))
+    return frame.with_columns(exprs)
+
+
+def _between(low: dt.date, high: dt.date) -> Callable[[pl.Expr], pl.Expr]:
+    return lambda c: c.is_between(pl.lit(low), pl.lit(high))
+
+
+def _unique_in_file(key: tuple[str, ...]) -> pa.Check:
+    """Only the second and later rows with a key are rejected: the first one stands."""
+    return _check("unique_key_in_file", lambda _c: pl.struct(list(key)).is_first_distinct().over(FILE_ID))
+
+
+def _sign_matches_document() -> pa.Check:
+    return _check(
+        "amount_sign_matches_document",
+        lambda c: pl.when(pl.col("document_type") == "invoice").then(c >= 0).otherwise(c <= 0),
+    )
+
+
+def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.Check]]:
+    plausible = _check("plausible_date", _between(ctx.min_date, ctx.max_date))
+    checks: dict[str, list[pa.Check]] = {source.key[0]: [_unique_in_file(source.key)]}
+    if source is SALES_LEDGER:
+        checks["posting_date"] = [plausible]
+        checks["quantity"] = [
+            _check("invoice_quantity_positive", lambda c: (pl.col("document_type") != "invoice") | (c > 0)),
+            _check("credit_note_quantity_negative", lambda c: (pl.col("document_type") != "credit_note") | (c < 0)),
+        ]
+        for amount in ("gross_amount", "cogs_amount", "off_invoice_amount"):
+            checks[amount] = [_sign_matches_document()]
+        checks["discount_amount"] = [
+            _sign_matches_document(),
+            _check("discount_not_above_gross", lambda c: c.abs() <= pl.col("gross_amount").abs()),
+        ]
+    elif source is ACTIVITIES:
+        checks["event_date"] = [plausible]
+        checks["quantity"] = [_check("quantity_positive", lambda c: c > 0)]
+    elif source is RESOURCES:
+        checks["cost_amount"] = [_check("not_negative", lambda c: c >= 0)]
+    elif source is CUSTOMERS:
+        checks["acquired_on"] = [
+            _check("not_in_future", lambda c: c <= pl.lit(ctx.max_date)),
+            _check("plausible_date", lambda c: c >= pl.lit(dt.date(1900, 1, 1))),
+        ]
+    # Revenue for a customer the master does not know is a data error. Activity events for an
+    # unknown customer are accepted: the cost engine reports their cost as unassigned with its
+    # reason, so that cost is never lost from the reconciliation.
+    if source is SALES_LEDGER and ctx.known_customers is not None:
+        known = pl.Series(sorted(ctx.known_customers), dtype=pl.String)
+        checks["customer_id"] = [_check("customer_known", lambda c: c.is_in(known))]
+    return checks
+
+
+def typed_schema(source: Source, ctx: ValidationContext) -> pa.DataFrameSchema:
+    """Checks on parsed values and on rows (sign rules, keys, known customers)."""
+    extra = _typed_checks(source, ctx)
+    columns = {
+        col.name: pa.Column(col.kind.dtype, checks=extra.get(col.name, []), nullable=not col.required)
+        for col in source.columns
+    }
+    return pa.DataFrameSchema(columns, strict=False, name=f"{source.name}_typed")
+
+
+def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
+    """(index, column, rule) for every failing cell; raises if a failure is not tied to a row."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        unplaced = cases.filter(pl.col("index").is_null())
+        if unplaced.height:
+            raise ValueError(f"{schema.name}: failures not tied to a row:\n{unplaced}") from exc
+        return cases.select(
+            pl.col("index").cast(pl.Int64),
+            pl.col("column").alias("column_name"),
+            pl.col("check").replace({"not_nullable": "required"}).alias("rule"),
+        )
+    return pl.DataFrame(schema={"index": pl.Int64, "column_name": pl.String, "rule": pl.String})
+
+
+def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> ValidationResult:
+    """Split a batch of raw rows (strings, with _file_id/_row_number/_raw_record) into accepted and rejected."""
+    batch = batch.with_row_index(POSITION).with_columns(pl.col(POSITION).cast(pl.Int64))
+    raw_fail = _failures(raw_schema(source), batch).with_columns(
+        pl.col("index").alias(POSITION)
+    )
+    passed = batch.join(raw_fail.select(POSITION).unique(), on=POSITION, how="anti")
+    typed = parse(source, passed)
+    typed_fail = _failures(typed_schema(source, ctx), typed).join(
+        typed.select(pl.col(POSITION)).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64)),
+        on="index",
+    )
+    failures = pl.concat([raw_fail, typed_fail], how="diagonal_relaxed")
+    order = {name: i for i, name in enumerate(source.column_names)}
+    per_row = (
+        failures.with_columns(pl.col("column_name").replace_strict(order, default=len(order)).alias("_order"))
+        .sort(POSITION, "_order", "rule")
+        .group_by(POSITION, maintain_order=True)
+        .agg(
+            pl.col("column_name").first(),
+            pl.col("rule").first(),
+            pl.concat_str([pl.col("column_name"), pl.col("rule")], separator=": ").alias("_all"),
+        )
+        .with_columns(
+            pl.col("rule").replace_strict(RULES, default=None).alias("message"),
+            pl.col("_all").list.join("; ").alias("failures"),
+        )
+    )
+    rejected = per_row.join(batch.select(POSITION, FILE_ID, ROW_NUMBER, RAW_RECORD), on=POSITION).select(
+        FILE_ID, ROW_NUMBER, "column_name", "rule", "message", "failures",
+        pl.col(RAW_RECORD).alias("raw_record"),
+    ).sort(FILE_ID, ROW_NUMBER)
+    accepted = typed.join(per_row.select(POSITION), on=POSITION, how="anti").select(
+        *source.column_names, FILE_ID, ROW_NUMBER
+    )
+    return ValidationResult(accepted=accepted, rejected=rejected)
