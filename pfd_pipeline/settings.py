@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from pfd_pipeline.errors import PfdError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LANDING_DIR = PROJECT_ROOT / "data" / "landing"
 DEFAULT_WAREHOUSE_DIR = PROJECT_ROOT / "data" / "warehouse"
@@ -20,7 +22,7 @@ ENV_WAREHOUSE = "PFD_WAREHOUSE_DIR"
 ENV_CONFIG = "PFD_CONFIG"
 
 
-class ConfigError(ValueError):
+class ConfigError(PfdError, ValueError):
     """The configuration file is missing, unreadable or holds a value out of its domain."""
 
 

@@ -1,0 +1,1 @@
+"""Dagster assets, one module per stage: ingest, then validate (the cost engine and marts follow)."""

@@ -1,0 +1,147 @@
+"""Stage `ingest`: one asset per landing source, loading new files into the raw tables."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pfd_pipeline.ingest import IngestError, SourceOutcome, ingest_source, known_customers
+from pfd_pipeline.landing import FileRejected, discover
+from pfd_pipeline.planning import today
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, SALES_LEDGER, SOURCES, Source
+from pfd_pipeline.validation import ValidationContext
+from pfd_pipeline.warehouse import ensure_schema, table_metadata
+
+GROUP = "ingest"
+
+
+def asset_name(source: Source) -> str:
+    """raw.sales_ledger -> raw_sales_ledger."""
+    return source.table.replace(".", "_")
+
+
+def _checks(source: Source) -> list[dg.AssetCheckSpec]:
+    key = dg.AssetKey(asset_name(source))
+    specs = [
+        dg.AssetCheckSpec(
+            "key_unique",
+            asset=key,
+            blocking=True,
+            description=f"Each {', '.join(source.key)} appears once in {source.table}.",
+        ),
+    ]
+    if source in (SALES_LEDGER, ACTIVITIES):
+        specs.append(
+            dg.AssetCheckSpec(
+                "customer_known",
+                asset=key,
+                blocking=source is SALES_LEDGER,
+                description=(
+                    "Every row's customer_id is in the customer master. Ledger rows for unknown "
+                    "customers are rejected; activity events are kept and their cost is later "
+                    "reported as unassigned (a warning here)."
+                ),
+            )
+        )
+    return specs
+
+
+def _check_results(con, source: Source) -> list[dg.AssetCheckResult]:
+    key = ", ".join(source.key)
+    duplicated = con.execute(
+        f"SELECT count(*) FROM (SELECT {key} FROM {source.table} GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchall()[0][0]
+    results = [
+        dg.AssetCheckResult(
+            check_name="key_unique", passed=duplicated == 0, metadata={"duplicated_keys": duplicated}
+        ),
+    ]
+    if source in (SALES_LEDGER, ACTIVITIES):
+        unknown = con.execute(
+            f"SELECT count(*) FROM {source.table} AS t "
+            "ANTI JOIN raw.customers AS c ON c.customer_id = t.customer_id"
+        ).fetchall()[0][0]
+        results.append(
+            dg.AssetCheckResult(
+                check_name="customer_known",
+                passed=unknown == 0,
+                severity=dg.AssetCheckSeverity.ERROR
+                if source is SALES_LEDGER
+                else dg.AssetCheckSeverity.WARN,
+                metadata={"rows_with_unknown_customer": unknown},
+            )
+        )
+    return results
+
+
+def _run_metadata(outcome: SourceOutcome) -> dict[str, dg.MetadataValue]:
+    return {
+        "files_loaded": dg.MetadataValue.int(outcome.loaded),
+        "files_duplicate": dg.MetadataValue.int(outcome.duplicates),
+        "files_already_seen": dg.MetadataValue.int(outcome.skipped),
+        "rows_read": dg.MetadataValue.int(outcome.rows_read),
+        "rows_accepted": dg.MetadataValue.int(outcome.rows_accepted),
+        "rows_rejected": dg.MetadataValue.int(outcome.rows_rejected),
+    }
+
+
+def build_ingest_asset(
+    source: Source, settings: Settings, partitions_def: dg.PartitionsDefinition | None
+) -> dg.AssetsDefinition:
+    """The asset that loads one source's new landing files into its raw table."""
+    deps = [asset_name(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES) else []
+
+    @dg.asset(
+        name=asset_name(source),
+        group_name=GROUP,
+        description=f"{source.description} Loaded from landing/{source.name}/ (CSV or Parquet).",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        deps=deps,
+        check_specs=_checks(source),
+        kinds={"duckdb", "polars"},
+    )
+    def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        files = discover(settings.landing_dir, source)
+        if source.daily:  # only the files of the days this run covers
+            window = context.partition_key_range
+            files = [f for f in files if window.start <= f.day.isoformat() <= window.end]
+        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        with duckdb.get_connection() as con:
+            ensure_schema(con)
+            ctx = ValidationContext(
+                as_of=today(settings),
+                min_date=settings.validation.min_date,
+                max_future_days=settings.validation.max_future_days,
+                known_customers=known_customers(con) if source is SALES_LEDGER else None,
+            )
+            try:
+                outcome = ingest_source(
+                    con,
+                    source,
+                    files,
+                    ctx,
+                    run_id=context.run_id,
+                    batch_rows=settings.validation.batch_rows,
+                    max_reject_share=settings.validation.max_reject_share,
+                )
+            except (IngestError, FileRejected) as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            context.log.info(
+                f"{source.name}: {outcome.loaded} file(s) loaded, {outcome.duplicates} duplicate, "
+                f"{outcome.rows_accepted} rows accepted, {outcome.rows_rejected} rejected"
+            )
+            metadata = {**table_metadata(con, source.table), **_run_metadata(outcome)}
+            checks = _check_results(con, source)
+        yield dg.MaterializeResult(metadata=metadata)
+        yield from checks
+
+    return _asset
+
+
+def build_ingest_assets(settings: Settings, daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [
+        build_ingest_asset(source, settings, daily if source.daily else None)
+        for source in SOURCES.values()
+    ]
+

@@ -1,0 +1,97 @@
+"""Stage `validate`: the ingest audit and the rejected rows, with the checks that guard them."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pfd_pipeline.assets.ingest import asset_name
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.sources import SOURCES
+from pfd_pipeline.warehouse import ensure_schema, table_metadata
+
+GROUP = "validate"
+RAW_ASSETS = [asset_name(s) for s in SOURCES.values()]
+
+
+def _markdown_table(header: list[str], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) if rows else "_(none)_"
+
+
+def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    share = settings.validation.max_reject_share
+
+    @dg.asset(
+        group_name=GROUP,
+        deps=RAW_ASSETS,
+        kinds={"duckdb"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "rows_balance",
+                asset="ingest_audit",
+                blocking=True,
+                description="For every landing file: rows read = rows accepted + rows rejected.",
+            ),
+            dg.AssetCheckSpec(
+                "reject_share_within_limit",
+                asset="ingest_audit",
+                description=f"No loaded file has more than {share:.1%} of its rows rejected.",
+            ),
+        ],
+    )
+    def ingest_audit(duckdb: DuckDBResource):
+        """Every landing file ingested (audit.ingested_files): status and rows read/accepted/rejected."""
+        with duckdb.get_connection() as con:
+            ensure_schema(con)
+            per_source = con.execute(
+                """
+                SELECT source, count(*) FILTER (status = 'loaded'),
+                       count(*) FILTER (status = 'duplicate'),
+                       sum(rows_read), sum(rows_accepted), sum(rows_rejected)
+                FROM audit.ingested_files GROUP BY source ORDER BY source
+                """
+            ).fetchall()
+            unbalanced = con.execute(
+                "SELECT count(*) FROM audit.ingested_files "
+                "WHERE rows_read <> rows_accepted + rows_rejected"
+            ).fetchall()[0][0]
+            over = con.execute(
+                "SELECT path, rows_rejected, rows_read FROM audit.ingested_files "
+                "WHERE rows_read > 0 AND rows_rejected > ? * rows_read ORDER BY path",
+                [share],
+            ).fetchall()
+            metadata = table_metadata(con, "audit.ingested_files")
+        metadata["per_source"] = dg.MetadataValue.md(
+            _markdown_table(
+                ["source", "files loaded", "duplicates", "rows read", "accepted", "rejected"],
+                per_source,
+            )
+        )
+        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.AssetCheckResult(
+            check_name="rows_balance", passed=unbalanced == 0, metadata={"files": unbalanced}
+        )
+        yield dg.AssetCheckResult(
+            check_name="reject_share_within_limit",
+            passed=not over,
+            metadata={"files_over_limit": dg.MetadataValue.md(_markdown_table(
+                ["path", "rejected", "read"], over[:20]))},
+        )
+
+    @dg.asset(group_name=GROUP, deps=RAW_ASSETS, kinds={"duckdb"})
+    def rejected_rows(duckdb: DuckDBResource):
+        """Every landing row that broke a rule (audit.rejected_rows), with its raw record and rule."""
+        with duckdb.get_connection() as con:
+            ensure_schema(con)
+            by_rule = con.execute(
+                "SELECT source, rule, count(*) FROM audit.rejected_rows "
+                "GROUP BY ALL ORDER BY 3 DESC, 1, 2"
+            ).fetchall()
+            metadata = table_metadata(con, "audit.rejected_rows")
+        metadata["by_rule"] = dg.MetadataValue.md(
+            _markdown_table(["source", "rule", "rows"], by_rule)
+        )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [ingest_audit, rejected_rows]

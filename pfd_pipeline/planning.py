@@ -1,0 +1,113 @@
+"""What a run has to do: the landing files that are new since the last run, and their days.
+
+The CLI and the daily schedule both plan the same way, so that one Dagster run materialises
+exactly the daily partitions that received new files (a two-year backfill is one run), plus the
+unpartitioned sources and everything downstream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from pfd_pipeline.ingest import seen_fingerprints
+from pfd_pipeline.landing import FileRejected, LandingFile, discover
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.sources import SOURCES
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+class PlanError(Exception):
+    """Landing files that no run can take (e.g. dated outside the partitions)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    new_files: dict[str, list[LandingFile]]  # source name -> files not seen before
+
+    @property
+    def has_work(self) -> bool:
+        return any(self.new_files.values())
+
+    @property
+    def daily_days(self) -> tuple[dt.date, dt.date] | None:
+        """First and last day with a new file in a daily source, or None."""
+        days = [f.day for name, files in self.new_files.items() for f in files if SOURCES[name].daily]
+        return (min(days), max(days)) if days else None
+
+    def run_tags(self) -> dict[str, str]:
+        """Dagster tags that make one run cover every daily partition with new files."""
+        span = self.daily_days
+        if span is None:
+            return {}
+        return {RANGE_START_TAG: span[0].isoformat(), RANGE_END_TAG: span[1].isoformat()}
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in self.new_files.items() if v)
+        span = self.daily_days
+        days = f" for days {span[0]} to {span[1]}" if span else ""
+        return f"new files: {counts or 'none'}{days}"
+
+
+def today(settings: Settings) -> dt.date:
+    """Today in the schedule's timezone: the last daily partition."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(settings.schedule_timezone)).date()
+
+
+def make_plan(settings: Settings) -> Plan:
+    """Scan the landing folder and compare it with the audit of files already ingested."""
+    if not settings.landing_dir.is_dir():
+        raise PlanError(
+            f"landing folder {settings.landing_dir} does not exist "
+            "(set --landing or PFD_LANDING_DIR, or run `pfd generate --out DIR` first)"
+        )
+    found: dict[str, list[LandingFile]] = {}
+    problems: list[str] = []
+    for name, source in SOURCES.items():
+        try:
+            found[name] = discover(settings.landing_dir, source)
+        except FileRejected as exc:
+            problems.append(f"{exc.relpath}: {exc.message}")
+    seen = _seen(settings)
+    new = {name: [f for f in files if f.fingerprint not in seen.get(name, set())]
+           for name, files in found.items()}
+    last = today(settings)
+    for name, files in new.items():
+        if not SOURCES[name].daily:
+            continue
+        for f in files:
+            if f.day < settings.partitions_start:
+                problems.append(
+                    f"{f.relpath}: dated {f.day}, before partitions_start "
+                    f"{settings.partitions_start} in {settings.config_path.name}; "
+                    "move partitions_start earlier to load it"
+                )
+            elif f.day > last:
+                problems.append(f"{f.relpath}: dated {f.day}, after today ({last}); not loaded yet")
+    if problems:
+        raise PlanError(
+            f"{len(problems)} landing file(s) cannot be scheduled: " + " | ".join(problems[:10])
+        )
+    return Plan(new)
+
+
+def _seen(settings: Settings) -> dict[str, set[tuple[str, int, int]]]:
+    if not settings.work_db.exists():
+        return {}
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        has_audit = con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE schema_name = 'audit' AND table_name = 'ingested_files'"
+        ).fetchall()[0][0]
+        if not has_audit:
+            return {}
+        return {name: seen_fingerprints(con, source) for name, source in SOURCES.items()}
+    finally:
+        con.close()

@@ -1,0 +1,126 @@
+"""One pipeline run through Dagster, as the CLI does it, and the summary it prints."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pfd_pipeline.errors import RunFailed
+from pfd_pipeline.planning import PlanError, make_plan
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.sources import SOURCES
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def dagster_instance(settings: Settings) -> dg.DagsterInstance:
+    """The Dagster instance runs are recorded in: $DAGSTER_HOME, else <warehouse>/dagster_home.
+
+    `make dev` points the UI at the same folder, so it shows the runs made by `pfd run`.
+    """
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.warehouse_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home.resolve())
+    return dg.DagsterInstance.get()
+
+
+def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = None) -> str:
+    """Materialise everything new in the landing folder in one Dagster run; return the summary."""
+    from pfd_pipeline.definitions import PIPELINE_JOB, build_definitions, selection_for
+
+    try:
+        plan = make_plan(settings)
+    except PlanError as exc:
+        raise RunFailed(str(exc)) from exc
+    if not plan.has_work:
+        return (
+            f"Nothing new in {settings.landing_dir}: every file was ingested before.\n"
+            + warehouse_summary(settings, run_id=None)
+        )
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(PIPELINE_JOB)
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance or dagster_instance(settings),
+        tags=plan.run_tags(),
+        asset_selection=selection_for(plan),
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
+    )
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        raise RunFailed(_failure_message(result))
+    return (
+        f"Run {result.run_id[:8]} finished in {elapsed:.1f} s; {plan.describe()}.\n"
+        + warehouse_summary(settings, run_id=result.run_id)
+    )
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        user = data.user_failure_data
+        if user and user.description:
+            text = user.description
+        elif data.error is not None:
+            error = data.error.cause or data.error  # the user code's exception, not Dagster's wrapper
+            text = error.message.strip()
+        else:
+            text = "unknown error"
+        messages.append(f"step {event.step_key} failed: {text}")
+    return " ".join(messages) or f"the Dagster run {result.run_id} failed"
+
+
+def warehouse_summary(settings: Settings, run_id: str | None) -> str:
+    """Per source: files and rows of this run (or of all runs), and where the warehouse is."""
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        scope = "this run" if run_id else "all runs"
+        rows = con.execute(
+            """
+            SELECT source,
+                   count(*) FILTER (status = 'loaded'), count(*) FILTER (status = 'duplicate'),
+                   coalesce(sum(rows_read), 0), coalesce(sum(rows_accepted), 0),
+                   coalesce(sum(rows_rejected), 0)
+            FROM audit.ingested_files
+            WHERE $run_id IS NULL OR run_id = $run_id
+            GROUP BY source
+            """,
+            {"run_id": run_id},
+        ).fetchall()
+        by_source = {r[0]: r[1:] for r in rows}
+        tables = {
+            s.name: con.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]
+            for s in SOURCES.values()
+        }
+        rules = con.execute(
+            """
+            SELECT source, rule, count(*) FROM audit.rejected_rows
+            WHERE $run_id IS NULL OR run_id = $run_id
+            GROUP BY ALL ORDER BY 3 DESC, 1, 2
+            """,
+            {"run_id": run_id},
+        ).fetchall()
+    finally:
+        con.close()
+    header = f"{'source':<14}{'files':>8}{'dupl.':>7}{'rows read':>13}{'accepted':>13}{'rejected':>10}{'in warehouse':>14}"
+    lines = [f"Ingested ({scope}):", "  " + header]
+    for name in SOURCES:
+        files, dup, read, accepted, rejected = by_source.get(name, (0, 0, 0, 0, 0))
+        lines.append(
+            f"  {name:<14}{files:>8,}{dup:>7,}{read:>13,}{accepted:>13,}{rejected:>10,}{tables[name]:>14,}"
+        )
+    if rules:
+        lines.append("Rejected rows by rule (see audit.rejected_rows):")
+        lines += [f"  {source:<14}{rule:<32}{n:>8,}" for source, rule, n in rules]
+    lines.append(f"Warehouse: {settings.work_db}")
+    return "\n".join(lines)
+

@@ -1,0 +1,78 @@
+"""The work store (DuckDB): creating its schema, and describing its tables to Dagster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from pfd_pipeline.sql import load_sql
+
+DDL = ("warehouse/schemas", "warehouse/raw_tables", "warehouse/audit_tables")
+PREVIEW_ROWS = 5
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and audit schemas and tables if they do not exist yet."""
+    for name in DDL:
+        con.execute(load_sql(name))
+
+
+def connect(database: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A plain connection for the CLI and tests (assets use the Dagster DuckDB resource)."""
+    if not read_only:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(database), read_only=read_only)
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dg.MetadataValue]:
+    """Row count, column schema and a short Markdown preview of a table, for the Dagster UI.
+
+    `table` is a schema-qualified name from the pipeline's own fixed list, never from data.
+    """
+    schema_name, _, table_name = table.partition(".")
+    described = con.execute(
+        """
+        SELECT column_name, data_type, is_nullable, coalesce(comment, '')
+        FROM duckdb_columns()
+        WHERE schema_name = ? AND table_name = ?
+        ORDER BY column_index
+        """,
+        [schema_name, table_name],
+    ).fetchall()
+    if not described:
+        raise ValueError(f"table {table} does not exist")
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    rows_preview = con.execute(f"SELECT * FROM {table} LIMIT {PREVIEW_ROWS}").fetchall()
+    preview = pl.DataFrame(
+        rows_preview, schema=[d[0] for d in con.description], orient="row", infer_schema_length=None
+    )
+    columns = [
+        dg.TableColumn(
+            name,
+            dtype,
+            description=comment or None,
+            constraints=dg.TableColumnConstraints(nullable=nullable),
+        )
+        for name, dtype, nullable, comment in described
+    ]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(int(rows)),
+        "dagster/column_schema": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
+        "dagster/table_name": dg.MetadataValue.text(table),
+        "preview": dg.MetadataValue.md(_markdown(preview)),
+    }
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    if frame.height == 0:
+        return "_(no rows)_"
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = [
+        "| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |"
+        for row in frame.iter_rows()
+    ]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,53 @@
+-- Raw tables: the current version of every accepted landing row. A key delivered again
+-- (a correction) replaces the earlier version; _file_id and _row_number say where it came from.
+CREATE TABLE IF NOT EXISTS raw.customers (
+    customer_id     VARCHAR NOT NULL PRIMARY KEY,
+    customer_name   VARCHAR NOT NULL,
+    segment         VARCHAR NOT NULL,
+    region          VARCHAR NOT NULL,
+    acquired_on     DATE NOT NULL,
+    _file_id        BIGINT NOT NULL,
+    _row_number     BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.sales_ledger (
+    line_id             VARCHAR NOT NULL,
+    document_id         VARCHAR NOT NULL,
+    document_type       VARCHAR NOT NULL,
+    posting_date        DATE NOT NULL,
+    customer_id         VARCHAR NOT NULL,
+    product_id          VARCHAR NOT NULL,
+    quantity            DECIMAL(18, 4) NOT NULL,
+    gross_amount        DECIMAL(18, 2) NOT NULL,
+    discount_amount     DECIMAL(18, 2) NOT NULL,
+    cogs_amount         DECIMAL(18, 2) NOT NULL,
+    currency            VARCHAR NOT NULL,
+    channel             VARCHAR,
+    off_invoice_amount  DECIMAL(18, 2) NOT NULL,
+    _file_id            BIGINT NOT NULL,
+    _row_number         BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.activity_events (
+    event_id        VARCHAR NOT NULL,
+    event_date      DATE NOT NULL,
+    customer_id     VARCHAR NOT NULL,
+    activity        VARCHAR NOT NULL,
+    quantity        DECIMAL(18, 4) NOT NULL,
+    channel         VARCHAR,
+    minutes         DECIMAL(18, 2),
+    amount          DECIMAL(18, 2),
+    flags           VARCHAR,
+    _file_id        BIGINT NOT NULL,
+    _row_number     BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.resource_costs (
+    period                      VARCHAR NOT NULL,
+    resource                    VARCHAR NOT NULL,
+    cost_amount                 DECIMAL(18, 2) NOT NULL,
+    practical_capacity_minutes  DECIMAL(18, 2),
+    _file_id                    BIGINT NOT NULL,
+    _row_number                 BIGINT NOT NULL,
+    PRIMARY KEY (period, resource)
+);

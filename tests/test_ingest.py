@@ -1,0 +1,224 @@
+"""Ingestion of the hand-made landing fixture in tests/fixtures/tiny gives exact counts.
+
+What the fixture holds (see the files):
+- customers: 3 good rows.
+- sales_ledger_2025-01-02: L1, L2 good; L3 an invoice with quantity -1; L4 an unknown customer.
+- sales_ledger_2025-01-03: L5 discount above gross; L6 a good credit note; L7 first with the
+  impossible date 2025-02-30, then again correctly; L2 again with a corrected discount (the later
+  file wins); an extra column `note`.
+- redelivered_copy_2025-01-04: byte-identical to the 01-02 file under another name.
+- activities: E4 without quantity (defaults to 1); E5 for an unknown customer (kept: its cost is
+  reported as unassigned later); E6 with quantity 0.
+- resources: 3 good rows, logistics without capacity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pfd_pipeline import landing, warehouse
+from pfd_pipeline.ingest import IngestError, ingest_source, known_customers
+from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, RESOURCES, SALES_LEDGER, SOURCES
+from pfd_pipeline.validation import ValidationContext
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
+AS_OF = dt.date(2025, 1, 5)
+
+
+@pytest.fixture
+def landing_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "landing"
+    shutil.copytree(FIXTURE, target)
+    return target
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    connection = warehouse.connect(tmp_path / "wh" / "work.duckdb")
+    warehouse.ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+def _ingest(con, landing_dir, source, *, max_share=0.6, run_id="run-1"):
+    ctx = ValidationContext(
+        as_of=AS_OF,
+        known_customers=known_customers(con) if source is SALES_LEDGER else None,
+    )
+    return ingest_source(
+        con,
+        source,
+        landing.discover(landing_dir, source),
+        ctx,
+        run_id=run_id,
+        batch_rows=4,  # small batches: files are grouped across batches in the test too
+        max_reject_share=max_share,
+    )
+
+
+def _ingest_all(con, landing_dir, **kwargs):
+    return {
+        s.name: _ingest(con, landing_dir, s, **kwargs)
+        for s in (CUSTOMERS, RESOURCES, SALES_LEDGER, ACTIVITIES)
+    }
+
+
+def test_fixture_counts_per_file(con, landing_dir):
+    _ingest_all(con, landing_dir)
+    files = con.execute(
+        "SELECT path, status, duplicate_of IS NOT NULL, rows_read, rows_accepted, rows_rejected, "
+        "extra_columns FROM audit.ingested_files ORDER BY file_id"
+    ).fetchall()
+    assert files == [
+        ("customers/customers_2025-01-01.csv", "loaded", False, 3, 3, 0, []),
+        ("resources/resources_2025-01.csv", "loaded", False, 3, 3, 0, []),
+        ("sales_ledger/sales_ledger_2025-01-02.csv", "loaded", False, 4, 2, 2, []),
+        ("sales_ledger/sales_ledger_2025-01-03.csv", "loaded", False, 5, 3, 2, ["note"]),
+        ("sales_ledger/redelivered_copy_2025-01-04.csv", "duplicate", True, 0, 0, 0, []),
+        ("activities/activities_2025-01-02.csv", "loaded", False, 6, 5, 1, []),
+    ]
+
+
+def test_fixture_rejected_rows_name_file_row_column_rule(con, landing_dir):
+    _ingest_all(con, landing_dir)
+    rejects = con.execute(
+        "SELECT source, path, row_number, column_name, rule FROM audit.rejected_rows "
+        "ORDER BY file_id, row_number"
+    ).fetchall()
+    assert rejects == [
+        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-02.csv", 3, "quantity",
+         "invoice_quantity_positive"),
+        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-02.csv", 4, "customer_id",
+         "customer_known"),
+        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-03.csv", 1, "discount_amount",
+         "discount_not_above_gross"),
+        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-03.csv", 3, "posting_date",
+         "valid_date"),
+        ("activities", "activities/activities_2025-01-02.csv", 6, "quantity",
+         "quantity_positive"),
+    ]
+    raw = con.execute(
+        "SELECT raw_record FROM audit.rejected_rows WHERE rule = 'valid_date'"
+    ).fetchall()[0][0]
+    assert json.loads(raw)["posting_date"] == "2025-02-30"
+    assert json.loads(raw)["line_id"] == "L7"
+
+
+def test_fixture_raw_tables_hold_latest_version_with_exact_money(con, landing_dir):
+    _ingest_all(con, landing_dir)
+    ledger = con.execute(
+        "SELECT line_id, document_type, quantity, gross_amount, discount_amount, channel, "
+        "off_invoice_amount FROM raw.sales_ledger ORDER BY line_id"
+    ).fetchall()
+    assert ledger == [
+        ("L1", "invoice", Decimal("10.0000"), Decimal("100.00"), Decimal("5.00"), "edi",
+         Decimal("0.00")),
+        # corrected in the 01-03 file: the later delivery replaces the earlier one
+        ("L2", "invoice", Decimal("2.0000"), Decimal("50.50"), Decimal("1.50"), "edi",
+         Decimal("0.00")),
+        ("L6", "credit_note", Decimal("-1.0000"), Decimal("-10.00"), Decimal("-0.50"), "edi",
+         Decimal("0.00")),
+        ("L7", "invoice", Decimal("1.0000"), Decimal("10.00"), Decimal("0.00"), "web",
+         Decimal("1.00")),
+    ]
+    events = con.execute(
+        "SELECT event_id, customer_id, activity, quantity, minutes, amount, flags "
+        "FROM raw.activity_events ORDER BY event_id"
+    ).fetchall()
+    assert [e[0] for e in events] == ["E1", "E2", "E3", "E4", "E5"]
+    assert events[3][3] == Decimal("1.0000")  # absent quantity defaults to one driver unit
+    assert events[3][4] == Decimal("25.50")
+    assert events[2][5] == Decimal("45.10") and events[2][6] == "rush"
+    assert events[4][1] == "C404"  # unknown customer kept, for the cost engine to report
+    capacity = con.execute(
+        "SELECT resource, cost_amount, practical_capacity_minutes FROM raw.resource_costs "
+        "ORDER BY resource"
+    ).fetchall()
+    assert capacity == [
+        ("customer_service", Decimal("25000.00"), Decimal("16000.00")),
+        ("logistics", Decimal("12000.00"), None),
+        ("warehouse", Decimal("40000.00"), Decimal("24000.00")),
+    ]
+
+
+def test_second_ingest_of_same_folder_changes_nothing(con, landing_dir):
+    _ingest_all(con, landing_dir)
+    before = {s.table: con.execute(f"SELECT * FROM {s.table} ORDER BY ALL").fetchall()
+              for s in SOURCES.values()}
+    outcomes = _ingest_all(con, landing_dir, run_id="run-2")
+    assert all(o.files == [] for o in outcomes.values())
+    assert outcomes["sales_ledger"].skipped == 3
+    after = {s.table: con.execute(f"SELECT * FROM {s.table} ORDER BY ALL").fetchall()
+             for s in SOURCES.values()}
+    assert after == before
+    assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchall()[0][0] == 6
+
+
+def test_same_content_under_new_name_is_a_duplicate(con, landing_dir):
+    _ingest_all(con, landing_dir)
+    shutil.copy(
+        landing_dir / "activities" / "activities_2025-01-02.csv",
+        landing_dir / "activities" / "resent_activities_2025-01-06.csv",
+    )
+    outcome = _ingest(con, landing_dir, ACTIVITIES, run_id="run-2")
+    assert [(f.status, f.rows_read) for f in outcome.files] == [("duplicate", 0)]
+    assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall()[0][0] == 5
+
+
+def test_reject_share_above_threshold_fails_and_loads_nothing(con, landing_dir):
+    _ingest(con, landing_dir, CUSTOMERS)
+    with pytest.raises(IngestError) as failure:
+        _ingest(con, landing_dir, SALES_LEDGER, max_share=0.05)
+    message = str(failure.value)
+    assert "sales_ledger/sales_ledger_2025-01-02.csv: 2 of 4 rows rejected" in message
+    assert "row 3, column quantity, rule invoice_quantity_positive" in message
+    assert "validation.max_reject_share" in message
+    assert con.execute("SELECT count(*) FROM raw.sales_ledger").fetchall()[0][0] == 0
+    failed = con.execute("SELECT source, path FROM audit.failed_files ORDER BY path").fetchall()
+    assert failed == [
+        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-02.csv"),
+        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-03.csv"),
+    ]
+
+
+def test_unreadable_file_fails_with_its_name_and_reason(con, landing_dir):
+    bad = landing_dir / "activities" / "activities_2025-01-03.csv"
+    bad.write_bytes(b"event_id;event_date;customer_id;activity\nE9;2025-01-03;C001;delivery\n")
+    with pytest.raises(IngestError) as failure:
+        _ingest(con, landing_dir, ACTIVITIES)
+    message = str(failure.value)
+    assert "activities/activities_2025-01-03.csv: required column(s) event_id" in message
+    assert "delimiter" in message
+    assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall()[0][0] == 0
+
+
+def test_non_utf8_file_names_the_line(con, landing_dir):
+    bad = landing_dir / "customers" / "customers_2025-01-02.csv"
+    bad.write_bytes(
+        b"customer_id,customer_name,segment,region,acquired_on\n"
+        b"C009,Caf\xe9 Delta,Hospitality,East,2024-01-01\n"
+    )
+    with pytest.raises(IngestError, match=r"not valid UTF-8 text: byte 0xe9 on line 2"):
+        _ingest(con, landing_dir, CUSTOMERS)
+
+
+def test_parquet_landing_file_loads_like_csv(con, landing_dir):
+    import polars as pl
+
+    csv = landing_dir / "resources" / "resources_2025-01.csv"
+    frame = pl.read_csv(csv, schema_overrides={"cost_amount": pl.Decimal(18, 2)})
+    csv.unlink()
+    frame.with_columns(pl.col("period").str.replace("01", "02")).write_parquet(
+        landing_dir / "resources" / "resources_2025-02.parquet"
+    )
+    outcome = _ingest(con, landing_dir, RESOURCES)
+    assert (outcome.rows_read, outcome.rows_accepted) == (3, 3)
+    assert con.execute(
+        "SELECT sum(cost_amount) FROM raw.resource_costs WHERE period = '2025-02'"
+    ).fetchall()[0][0] == Decimal("77000.00")

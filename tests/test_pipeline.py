@@ -1,0 +1,172 @@
+"""The Dagster definitions load, and `pfd run` works end to end through Dagster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pfd_pipeline import cli
+from pfd_pipeline.definitions import build_definitions
+from pfd_pipeline.settings import Settings
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A landing copy of the tiny fixture, an empty warehouse and a config that tolerates it."""
+    landing = tmp_path / "landing"
+    shutil.copytree(FIXTURE, landing)
+    config = tmp_path / "pfd.yaml"
+    config.write_text(
+        'partitions_start: "2024-06-01"\n'
+        'schedule:\n  cron: "30 5 * * *"\n  timezone: "Europe/Amsterdam"\n'
+        "validation:\n  max_reject_share: 0.6\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    for name in ("PFD_LANDING_DIR", "PFD_WAREHOUSE_DIR", "PFD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return {"landing": landing, "warehouse": tmp_path / "wh", "config": config}
+
+
+def _args(project: dict[str, Path]) -> list[str]:
+    return [
+        "--landing", str(project["landing"]),
+        "--warehouse", str(project["warehouse"]),
+        "--config", str(project["config"]),
+    ]
+
+
+def _settings(project: dict[str, Path]) -> Settings:
+    return Settings.load(project["landing"], project["warehouse"], project["config"])
+
+
+def test_definitions_load_with_groups_checks_and_schedule(project):
+    defs = build_definitions(_settings(project))
+    repo = defs.get_repository_def()
+    groups = {
+        key.to_user_string(): node.group_name
+        for key, node in repo.asset_graph.asset_nodes_by_key.items()
+    }
+    assert groups == {
+        "raw_customers": "ingest",
+        "raw_sales_ledger": "ingest",
+        "raw_activity_events": "ingest",
+        "raw_resource_costs": "ingest",
+        "ingest_audit": "validate",
+        "rejected_rows": "validate",
+    }
+    checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys}
+    assert {
+        "raw_sales_ledger:customer_known",
+        "raw_sales_ledger:key_unique",
+        "raw_activity_events:customer_known",
+        "ingest_audit:rows_balance",
+        "ingest_audit:reject_share_within_limit",
+    } <= checks
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    assert schedule.cron_schedule == "30 5 * * *"
+    assert schedule.execution_timezone == "Europe/Amsterdam"
+    ledger = repo.asset_graph.get(dg.AssetKey("raw_sales_ledger"))
+    assert ledger.partitions_def.get_first_partition_key() == "2024-06-01"
+    assert ledger.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_module_definitions_load(monkeypatch):
+    import importlib
+
+    import pfd_pipeline.definitions as module
+
+    importlib.reload(module)
+    assert isinstance(module.defs, dg.Definitions)
+    module.defs.get_repository_def().load_all_definitions()
+
+
+def test_cli_run_end_to_end_on_fixture(project, capsys):
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert "new files: 1 customers, 3 sales_ledger, 1 activities, 1 resources" in out
+    assert "for days 2025-01-02 to 2025-01-04" in out
+    assert "  sales_ledger         2      1            9            5         4" in out
+    assert "customer_known" in out
+    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    try:
+        totals = con.execute(
+            "SELECT sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
+            "FROM audit.ingested_files"
+        ).fetchall()[0]
+        assert totals == (21, 16, 5)
+        assert con.execute("SELECT count(*) FROM raw.sales_ledger").fetchall()[0][0] == 4
+    finally:
+        con.close()
+
+    # The run is recorded in the Dagster instance, with metadata the UI shows.
+    instance = dg.DagsterInstance.get()
+    event = instance.get_latest_materialization_event(dg.AssetKey("raw_sales_ledger"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == 4
+    assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:3] == [
+        "line_id", "document_id", "document_type",
+    ]
+
+    # A second run finds nothing new and changes nothing.
+    assert cli.main(["run", *_args(project)]) == 0
+    assert "Nothing new" in capsys.readouterr().out
+
+
+def test_cli_run_failure_is_one_paragraph_naming_file_row_column_rule(project, capsys):
+    project["config"].write_text("validation:\n  max_reject_share: 0.05\n", encoding="utf-8")
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("pfd: step raw_sales_ledger failed:")
+    assert "sales_ledger/sales_ledger_2025-01-02.csv: 2 of 4 rows rejected" in err
+    assert "row 3, column quantity, rule invoice_quantity_positive" in err
+
+
+def test_env_vars_do_what_the_flags_do(project, monkeypatch, capsys):
+    monkeypatch.setenv("PFD_LANDING_DIR", str(project["landing"]))
+    monkeypatch.setenv("PFD_WAREHOUSE_DIR", str(project["warehouse"]))
+    monkeypatch.setenv("PFD_CONFIG", str(project["config"]))
+    assert cli.main(["run"]) == 0
+    assert str(project["warehouse"] / "work.duckdb") in capsys.readouterr().out
+
+
+def test_second_run_while_one_holds_the_lock_stops_clearly(project, capsys):
+    settings = _settings(project)
+    with cli.run_lock(settings):
+        assert cli.main(["run", *_args(project)]) == cli.EXIT_BUSY
+    assert "another pfd run (pid" in capsys.readouterr().err
+    assert not (project["warehouse"] / "work.duckdb").exists()
+
+
+def test_file_dated_before_partitions_start_is_refused(project, capsys):
+    old = project["landing"] / "sales_ledger" / "sales_ledger_2023-12-31.csv"
+    shutil.copy(project["landing"] / "sales_ledger" / "sales_ledger_2025-01-02.csv", old)
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "sales_ledger/sales_ledger_2023-12-31.csv: dated 2023-12-31, before partitions_start" in err
+
+
+def test_schedule_requests_one_run_for_the_new_days_then_skips(project):
+    settings = _settings(project)
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    when = dt.datetime(2026, 1, 1, 5, 30, tzinfo=dt.UTC)
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert len(requests) == 1
+    assert requests[0].tags["dagster/asset_partition_range_start"] == "2025-01-02"
+    assert requests[0].tags["dagster/asset_partition_range_end"] == "2025-01-04"
+
+    assert cli.main(["run", *_args(project)]) == 0
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        result = schedule.evaluate_tick(context)
+    assert result.run_requests == []
+    assert "no new files" in result.skip_message
