@@ -17,7 +17,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check pfd_pipeline tests
 
 dev: $(STAMP)
-	$(BIN)/dagster dev -w workspace.yaml
+	mkdir -p data/warehouse/dagster_home
+	DAGSTER_HOME=$(CURDIR)/data/warehouse/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 # The venv is rebuilt whenever the lock file or the package metadata changes.
 $(STAMP): requirements.lock pyproject.toml

@@ -10,27 +10,19 @@ from __future__ import annotations
 import warnings
 
 import dagster as dg
-import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline.assets.ingest import build_ingest_assets
 from pfd_pipeline.assets.validate import build_validate_assets
-from pfd_pipeline.planning import Plan, PlanError, make_plan
+from pfd_pipeline.partitions import daily_partitions
+from pfd_pipeline.schedules import build_schedule
 from pfd_pipeline.settings import Settings
 
 PIPELINE_JOB = "pfd_pipeline"
 
 
-def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
-    """One partition per landing day, from partitions_start up to and including today."""
-    return dg.DailyPartitionsDefinition(
-        start_date=settings.partitions_start.isoformat(),
-        timezone=settings.schedule_timezone,
-        end_offset=1,
-    )
-
-
 def duckdb_resource(settings: Settings) -> DuckDBResource:
+    """The work store, with the memory cap and threads from the config."""
     return DuckDBResource(
         database=str(settings.work_db),
         connection_config={
@@ -41,41 +33,8 @@ def duckdb_resource(settings: Settings) -> DuckDBResource:
     )
 
 
-def build_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    @dg.schedule(
-        name="daily_refresh",
-        cron_schedule=settings.schedule_cron,
-        execution_timezone=settings.schedule_timezone,
-        job=job,
-        description="Each day: ingest every landing file that is new, then refresh what depends on it.",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-    )
-    def daily_refresh(context: dg.ScheduleEvaluationContext):
-        try:
-            plan = make_plan(settings)
-        except PlanError as exc:
-            return dg.SkipReason(f"landing folder cannot be scheduled: {exc}")
-        except duckdb_lib.IOException as exc:  # a run holds the work store
-            return dg.SkipReason(f"the warehouse is busy (a run is in progress?): {exc}")
-        if not plan.has_work:
-            return dg.SkipReason(f"no new files in {settings.landing_dir}")
-        return dg.RunRequest(
-            run_key=f"{context.scheduled_execution_time:%Y-%m-%dT%H:%M}",
-            tags=plan.run_tags(),
-            asset_selection=selection_for(plan),
-        )
-
-    return daily_refresh
-
-
-def selection_for(plan: Plan) -> list[dg.AssetKey] | None:
-    """All assets when a daily source has new files; otherwise only the unpartitioned ones."""
-    if plan.daily_days is not None:
-        return None
-    return [dg.AssetKey(name) for name in UNPARTITIONED_ASSETS]
-
-
-UNPARTITIONED_ASSETS = ("raw_customers", "raw_resource_costs", "ingest_audit", "rejected_rows")
+def unpartitioned_keys(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    return [key for a in assets if a.partitions_def is None for key in a.keys]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -92,8 +51,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         jobs=[job],
-        schedules=[build_schedule(settings, job)],
+        schedules=[build_schedule(settings, job, unpartitioned_keys(assets))],
         resources={"duckdb": duckdb_resource(settings)},
+        # One process: DuckDB allows a single writer, and backfills must not pay process start-up.
         executor=dg.in_process_executor,
     )
 

@@ -33,7 +33,8 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
 
 def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = None) -> str:
     """Materialise everything new in the landing folder in one Dagster run; return the summary."""
-    from pfd_pipeline.definitions import PIPELINE_JOB, build_definitions, selection_for
+    from pfd_pipeline.definitions import PIPELINE_JOB, build_definitions, unpartitioned_keys
+    from pfd_pipeline.schedules import selection_for
 
     try:
         plan = make_plan(settings)
@@ -46,11 +47,12 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
         )
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
+    unpartitioned = unpartitioned_keys(list(defs.assets))
     started = time.perf_counter()
     result = job.execute_in_process(
         instance=instance or dagster_instance(settings),
         tags=plan.run_tags(),
-        asset_selection=selection_for(plan),
+        asset_selection=selection_for(plan, unpartitioned),
         run_config=QUIET_LOGS,
         raise_on_error=False,
     )
@@ -75,7 +77,8 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
             text = error.message.strip()
         else:
             text = "unknown error"
-        messages.append(f"step {event.step_key} failed: {text}")
+        asset = event.step_key.replace("__", "/")  # asset steps are named after the key path
+        messages.append(f"{asset} failed: {text}")
     return " ".join(messages) or f"the Dagster run {result.run_id} failed"
 
 

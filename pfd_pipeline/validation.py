@@ -54,6 +54,7 @@ RULES: dict[str, str] = {
     "quantity_positive": "driver quantity must be > 0",
     "not_negative": "value must not be negative",
 }
+_RULE_BY_MESSAGE = {message: rule for rule, message in RULES.items()}
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
     # unknown customer are accepted: the cost engine reports their cost as unassigned with its
     # reason, so that cost is never lost from the reconciliation.
     if source is SALES_LEDGER and ctx.known_customers is not None:
-        known = pl.Series(sorted(ctx.known_customers), dtype=pl.String)
+        known = pl.Series(sorted(ctx.known_customers), dtype=pl.String).implode()
         checks["customer_id"] = [_check("customer_known", lambda c: c.is_in(known))]
     return checks
 
@@ -193,7 +194,8 @@ def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
         return cases.select(
             pl.col("index").cast(pl.Int64),
             pl.col("column").alias("column_name"),
-            pl.col("check").replace({"not_nullable": "required"}).alias("rule"),
+            # pandera reports a custom check by its error text; map it back to the rule name
+            pl.col("check").replace({**_RULE_BY_MESSAGE, "not_nullable": "required"}).alias("rule"),
         )
     return pl.DataFrame(schema={"index": pl.Int64, "column_name": pl.String, "rule": pl.String})
 

@@ -51,29 +51,28 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
     defs = build_definitions(_settings(project))
     repo = defs.get_repository_def()
     groups = {
-        key.to_user_string(): node.group_name
-        for key, node in repo.asset_graph.asset_nodes_by_key.items()
+        node.key.to_user_string(): node.group_name for node in repo.asset_graph.asset_nodes
     }
     assert groups == {
-        "raw_customers": "ingest",
-        "raw_sales_ledger": "ingest",
-        "raw_activity_events": "ingest",
-        "raw_resource_costs": "ingest",
-        "ingest_audit": "validate",
-        "rejected_rows": "validate",
+        "raw/customers": "ingest",
+        "raw/sales_ledger": "ingest",
+        "raw/activity_events": "ingest",
+        "raw/resource_costs": "ingest",
+        "audit/ingested_files": "validate",
+        "audit/rejected_rows": "validate",
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys}
     assert {
-        "raw_sales_ledger:customer_known",
-        "raw_sales_ledger:key_unique",
-        "raw_activity_events:customer_known",
-        "ingest_audit:rows_balance",
-        "ingest_audit:reject_share_within_limit",
+        "raw/sales_ledger:customer_known",
+        "raw/sales_ledger:key_unique",
+        "raw/activity_events:customer_known",
+        "audit/ingested_files:rows_balance",
+        "audit/ingested_files:reject_share_within_limit",
     } <= checks
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "30 5 * * *"
     assert schedule.execution_timezone == "Europe/Amsterdam"
-    ledger = repo.asset_graph.get(dg.AssetKey("raw_sales_ledger"))
+    ledger = repo.asset_graph.get(dg.AssetKey(["raw", "sales_ledger"]))
     assert ledger.partitions_def.get_first_partition_key() == "2024-06-01"
     assert ledger.backfill_policy == dg.BackfillPolicy.single_run()
 
@@ -108,7 +107,7 @@ def test_cli_run_end_to_end_on_fixture(project, capsys):
 
     # The run is recorded in the Dagster instance, with metadata the UI shows.
     instance = dg.DagsterInstance.get()
-    event = instance.get_latest_materialization_event(dg.AssetKey("raw_sales_ledger"))
+    event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "sales_ledger"]))
     metadata = event.asset_materialization.metadata
     assert metadata["dagster/row_count"].value == 4
     assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:3] == [
@@ -125,7 +124,7 @@ def test_cli_run_failure_is_one_paragraph_naming_file_row_column_rule(project, c
     assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
     err = capsys.readouterr().err.strip()
     assert "\n" not in err
-    assert err.startswith("pfd: step raw_sales_ledger failed:")
+    assert err.startswith("pfd: ") and "raw/sales_ledger failed:" in err
     assert "sales_ledger/sales_ledger_2025-01-02.csv: 2 of 4 rows rejected" in err
     assert "row 3, column quantity, rule invoice_quantity_positive" in err
 

@@ -15,13 +15,13 @@ from pfd_pipeline.warehouse import ensure_schema, table_metadata
 GROUP = "ingest"
 
 
-def asset_name(source: Source) -> str:
-    """raw.sales_ledger -> raw_sales_ledger."""
-    return source.table.replace(".", "_")
+def asset_key(source: Source) -> dg.AssetKey:
+    """The asset key is the table name: raw.sales_ledger -> raw/sales_ledger."""
+    return dg.AssetKey(source.table.split("."))
 
 
 def _checks(source: Source) -> list[dg.AssetCheckSpec]:
-    key = dg.AssetKey(asset_name(source))
+    key = asset_key(source)
     specs = [
         dg.AssetCheckSpec(
             "key_unique",
@@ -89,10 +89,10 @@ def build_ingest_asset(
     source: Source, settings: Settings, partitions_def: dg.PartitionsDefinition | None
 ) -> dg.AssetsDefinition:
     """The asset that loads one source's new landing files into its raw table."""
-    deps = [asset_name(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES) else []
+    deps = [asset_key(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES) else []
 
     @dg.asset(
-        name=asset_name(source),
+        key=asset_key(source),
         group_name=GROUP,
         description=f"{source.description} Loaded from landing/{source.name}/ (CSV or Parquet).",
         partitions_def=partitions_def,
@@ -121,7 +121,7 @@ def build_ingest_asset(
                     source,
                     files,
                     ctx,
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                     batch_rows=settings.validation.batch_rows,
                     max_reject_share=settings.validation.max_reject_share,
                 )

@@ -4,13 +4,15 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pfd_pipeline.assets.ingest import asset_name
+from pfd_pipeline.assets.ingest import asset_key
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
 from pfd_pipeline.warehouse import ensure_schema, table_metadata
 
 GROUP = "validate"
-RAW_ASSETS = [asset_name(s) for s in SOURCES.values()]
+RAW_ASSETS = [asset_key(s) for s in SOURCES.values()]
+INGEST_AUDIT = dg.AssetKey(["audit", "ingested_files"])
+REJECTED_ROWS = dg.AssetKey(["audit", "rejected_rows"])
 
 
 def _markdown_table(header: list[str], rows: list[tuple]) -> str:
@@ -23,19 +25,20 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     share = settings.validation.max_reject_share
 
     @dg.asset(
+        key=INGEST_AUDIT,
         group_name=GROUP,
         deps=RAW_ASSETS,
         kinds={"duckdb"},
         check_specs=[
             dg.AssetCheckSpec(
                 "rows_balance",
-                asset="ingest_audit",
+                asset=INGEST_AUDIT,
                 blocking=True,
                 description="For every landing file: rows read = rows accepted + rows rejected.",
             ),
             dg.AssetCheckSpec(
                 "reject_share_within_limit",
-                asset="ingest_audit",
+                asset=INGEST_AUDIT,
                 description=f"No loaded file has more than {share:.1%} of its rows rejected.",
             ),
         ],
@@ -79,7 +82,7 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 ["path", "rejected", "read"], over[:20]))},
         )
 
-    @dg.asset(group_name=GROUP, deps=RAW_ASSETS, kinds={"duckdb"})
+    @dg.asset(key=REJECTED_ROWS, group_name=GROUP, deps=RAW_ASSETS, kinds={"duckdb"})
     def rejected_rows(duckdb: DuckDBResource):
         """Every landing row that broke a rule (audit.rejected_rows), with its raw record and rule."""
         with duckdb.get_connection() as con:
