@@ -19,6 +19,7 @@ from pfd_pipeline.settings import DEFAULT_LANDING_DIR, ConfigError, Settings
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: another run holds the warehouse
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -44,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     _path_options(run)
     run.set_defaults(handler=_run)
 
-    demo = commands.add_parser("demo", help="generate demo data under data/landing/ if absent, then run")
+    demo = commands.add_parser(
+        "demo", help="generate demo data under data/landing/ if absent, then run"
+    )
     _path_options(demo)
     _generator_options(demo)
     demo.set_defaults(handler=_demo)
@@ -55,13 +58,18 @@ def _generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=int, default=2000, help="number of customers (2000)")
     parser.add_argument("--months", type=int, default=24, help="months of history (24)")
     parser.add_argument(
-        "--start", type=dt.date.fromisoformat, default=dt.date(2024, 11, 1),
+        "--start",
+        type=dt.date.fromisoformat,
+        default=dt.date(2024, 11, 1),
         help="first day, YYYY-MM-DD (2024-11-01)",
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (42)")
     parser.add_argument("--with-errors", action="store_true", help="add a few realistic bad rows")
     parser.add_argument(
-        "--format", dest="file_format", choices=("csv", "parquet"), default="csv",
+        "--format",
+        dest="file_format",
+        choices=("csv", "parquet"),
+        default="csv",
         help="landing file format (csv)",
     )
 
@@ -111,7 +119,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     landing = args.landing or (
-        Path(os.environ["PFD_LANDING_DIR"]) if os.environ.get("PFD_LANDING_DIR") else DEFAULT_LANDING_DIR
+        Path(os.environ["PFD_LANDING_DIR"])
+        if os.environ.get("PFD_LANDING_DIR")
+        else DEFAULT_LANDING_DIR
     )
     if not landing.is_dir() or not any(landing.iterdir()):
         args.out = landing

@@ -46,7 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     job = dg.define_asset_job(
         PIPELINE_JOB,
         selection=dg.AssetSelection.all(),
-        description="Ingest and validate everything new in the landing folder, then what depends on it.",
+        description="Ingest and validate what is new in the landing folder, then its dependents.",
     )
     return dg.Definitions(
         assets=assets,

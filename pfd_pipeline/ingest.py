@@ -88,9 +88,7 @@ def seen_fingerprints(con: duckdb.DuckDBPyConnection, source: Source) -> set[tup
     return {(p, s, m) for p, s, m in rows}
 
 
-def new_files(
-    con: duckdb.DuckDBPyConnection, files: Iterable[LandingFile]
-) -> list[LandingFile]:
+def new_files(con: duckdb.DuckDBPyConnection, files: Iterable[LandingFile]) -> list[LandingFile]:
     """The files not yet recorded in the audit under the same path, size and modification time."""
     files = list(files)
     seen: set[tuple[str, int, int]] = set()
@@ -162,7 +160,8 @@ def _identify(
 
 def _create_stage(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {stage_table(source)} AS SELECT * FROM {source.table} LIMIT 0"
+        f"CREATE OR REPLACE TEMP TABLE {stage_table(source)} AS "
+        f"SELECT * FROM {source.table} LIMIT 0"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE stage_rejects (_file_id BIGINT, _row_number BIGINT, "
@@ -173,7 +172,7 @@ def _create_stage(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 def _batches(
     outcomes: list[FileOutcome], batch_rows: int, failures: list[str]
 ) -> Iterator[tuple[pl.DataFrame, dict[int, FileOutcome]]]:
-    """Read files one by one and yield batches of about `batch_rows` rows (never splitting a file)."""
+    """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file."""
     frames: list[pl.DataFrame] = []
     members: dict[int, FileOutcome] = {}
     rows = 0

@@ -54,7 +54,9 @@ def file_day(path: Path, modified_ns: int) -> dt.date:
         try:
             return dt.date(year, month, day)
         except ValueError as exc:
-            raise FileRejected(path.name, f"the date in the file name is not a real date ({exc})") from exc
+            raise FileRejected(
+                path.name, f"the date in the file name is not a real date ({exc})"
+            ) from exc
     return dt.datetime.fromtimestamp(modified_ns / 1e9, tz=dt.UTC).date()
 
 

@@ -36,7 +36,9 @@ class Plan:
     @property
     def daily_days(self) -> tuple[dt.date, dt.date] | None:
         """First and last day with a new file in a daily source, or None."""
-        days = [f.day for name, files in self.new_files.items() for f in files if SOURCES[name].daily]
+        days = [
+            f.day for name, files in self.new_files.items() for f in files if SOURCES[name].daily
+        ]
         return (min(days), max(days)) if days else None
 
     def run_tags(self) -> dict[str, str]:
@@ -75,8 +77,10 @@ def make_plan(settings: Settings) -> Plan:
         except FileRejected as exc:
             problems.append(f"{exc.relpath}: {exc.message}")
     seen = _seen(settings)
-    new = {name: [f for f in files if f.fingerprint not in seen.get(name, set())]
-           for name, files in found.items()}
+    new = {
+        name: [f for f in files if f.fingerprint not in seen.get(name, set())]
+        for name, files in found.items()
+    }
     last = today(settings)
     for name, files in new.items():
         if not SOURCES[name].daily:

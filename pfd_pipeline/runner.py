@@ -76,7 +76,9 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         if user and user.description:
             text = user.description
         elif data.error is not None:
-            error = data.error.cause or data.error  # the user code's exception, not Dagster's wrapper
+            error = (
+                data.error.cause or data.error
+            )  # the user code's exception, not Dagster's wrapper
             text = error.message.strip()
         else:
             text = "unknown error"
@@ -117,16 +119,16 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
         ).fetchall()
     finally:
         con.close()
-    header = f"{'source':<14}{'files':>8}{'dupl.':>7}{'rows read':>13}{'accepted':>13}{'rejected':>10}{'in warehouse':>14}"
+    widths = (8, 7, 13, 13, 10, 14)
+    titles = ("files", "dupl.", "rows read", "accepted", "rejected", "in warehouse")
+    header = "source".ljust(14) + "".join(t.rjust(w) for t, w in zip(titles, widths, strict=True))
     lines = [f"Ingested ({scope}):", "  " + header]
     for name in SOURCES:
-        files, dup, read, accepted, rejected = by_source.get(name, (0, 0, 0, 0, 0))
-        lines.append(
-            f"  {name:<14}{files:>8,}{dup:>7,}{read:>13,}{accepted:>13,}{rejected:>10,}{tables[name]:>14,}"
-        )
+        values = (*by_source.get(name, (0, 0, 0, 0, 0)), tables[name])
+        cells = "".join(f"{v:,}".rjust(w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"  {name:<14}{cells}")
     if rules:
         lines.append("Rejected rows by rule (see audit.rejected_rows):")
         lines += [f"  {source:<14}{rule:<32}{n:>8,}" for source, rule, n in rules]
     lines.append(f"Warehouse: {settings.work_db}")
     return "\n".join(lines)
-

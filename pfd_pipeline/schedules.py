@@ -1,4 +1,4 @@
-"""The daily schedule: one run for whatever is new in the landing folder, or a skip saying why not."""
+"""The daily schedule: one run for what is new in the landing folder, or a skip saying why not."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def build_schedule(
         cron_schedule=settings.schedule_cron,
         execution_timezone=settings.schedule_timezone,
         job=job,
-        description="Each day: ingest every landing file that is new, then refresh what depends on it.",
+        description="Each day: ingest every new landing file, then refresh what depends on it.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):

@@ -106,7 +106,9 @@ def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     if batch_rows < 1:
         raise ConfigError(f"config file {path}: validation.batch_rows must be positive")
     return {
-        "partitions_start": _date(raw.get("partitions_start", "2020-01-01"), "partitions_start", path),
+        "partitions_start": _date(
+            raw.get("partitions_start", "2020-01-01"), "partitions_start", path
+        ),
         "schedule_cron": str(schedule.get("cron", "0 6 * * *")),
         "schedule_timezone": str(schedule.get("timezone", "UTC")),
         "validation": ValidationSettings(
@@ -126,4 +128,6 @@ def _date(value: Any, key: str, path: Path) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
-        raise ConfigError(f"config file {path}: {key} must be a date YYYY-MM-DD, got {value!r}") from exc
+        raise ConfigError(
+            f"config file {path}: {key} must be a date YYYY-MM-DD, got {value!r}"
+        ) from exc

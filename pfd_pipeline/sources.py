@@ -28,12 +28,26 @@ class Kind:
 KEY = Kind("key", pl.String, r"^\S(.{0,126}\S)?$", "1-128 characters, no leading/trailing spaces")
 TEXT = Kind("text", pl.String, r"^.*\S.*$", "non-blank text")
 LABEL = Kind("label", pl.String, r"^[A-Za-z][A-Za-z0-9_]{0,63}$", "a word: letters, digits, _")
-FLAGS = Kind("flags", pl.String, r"^[A-Za-z][A-Za-z0-9_]*(\|[A-Za-z][A-Za-z0-9_]*)*$", "words joined by |")
+FLAGS = Kind(
+    "flags", pl.String, r"^[A-Za-z][A-Za-z0-9_]*(\|[A-Za-z][A-Za-z0-9_]*)*$", "words joined by |"
+)
 DATE = Kind("date", pl.Date, r"^\d{4}-\d{2}-\d{2}$", "an ISO date YYYY-MM-DD")
 PERIOD = Kind("period", pl.String, r"^\d{4}-(0[1-9]|1[0-2])$", "a month YYYY-MM")
-AMOUNT = Kind("money", MONEY, r"^-?\d{1,16}(\.\d{1,2})?$", "a decimal with at most 16 digits before and 2 after the point")
-UNITS = Kind("quantity", QUANTITY, r"^-?\d{1,14}(\.\d{1,4})?$", "a decimal with at most 14 digits before and 4 after the point")
-DURATION = Kind("minutes", MINUTES, r"^\d{1,16}(\.\d{1,2})?$", "a non-negative decimal with at most 2 decimals")
+AMOUNT = Kind(
+    "money",
+    MONEY,
+    r"^-?\d{1,16}(\.\d{1,2})?$",
+    "a decimal with at most 16 digits before and 2 after the point",
+)
+UNITS = Kind(
+    "quantity",
+    QUANTITY,
+    r"^-?\d{1,14}(\.\d{1,4})?$",
+    "a decimal with at most 14 digits before and 4 after the point",
+)
+DURATION = Kind(
+    "minutes", MINUTES, r"^\d{1,16}(\.\d{1,2})?$", "a non-negative decimal with at most 2 decimals"
+)
 CURRENCY = Kind("currency", pl.String, r"^[A-Z]{3}$", "an ISO 4217 code")
 
 

@@ -1,4 +1,7 @@
-"""SQL lives in sql/<stage>/<name>.sql; code loads it by name and binds parameters, never formats values in."""
+"""SQL lives in sql/<stage>/<name>.sql; code loads it by name and binds parameters.
+
+Values from data or configuration are never formatted into SQL text.
+"""
 
 from __future__ import annotations
 

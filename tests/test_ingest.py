@@ -92,16 +92,35 @@ def test_fixture_rejected_rows_name_file_row_column_rule(con, landing_dir):
         "ORDER BY file_id, row_number"
     ).fetchall()
     assert rejects == [
-        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-02.csv", 3, "quantity",
-         "invoice_quantity_positive"),
-        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-02.csv", 4, "customer_id",
-         "customer_known"),
-        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-03.csv", 1, "discount_amount",
-         "discount_not_above_gross"),
-        ("sales_ledger", "sales_ledger/sales_ledger_2025-01-03.csv", 3, "posting_date",
-         "valid_date"),
-        ("activities", "activities/activities_2025-01-02.csv", 6, "quantity",
-         "quantity_positive"),
+        (
+            "sales_ledger",
+            "sales_ledger/sales_ledger_2025-01-02.csv",
+            3,
+            "quantity",
+            "invoice_quantity_positive",
+        ),
+        (
+            "sales_ledger",
+            "sales_ledger/sales_ledger_2025-01-02.csv",
+            4,
+            "customer_id",
+            "customer_known",
+        ),
+        (
+            "sales_ledger",
+            "sales_ledger/sales_ledger_2025-01-03.csv",
+            1,
+            "discount_amount",
+            "discount_not_above_gross",
+        ),
+        (
+            "sales_ledger",
+            "sales_ledger/sales_ledger_2025-01-03.csv",
+            3,
+            "posting_date",
+            "valid_date",
+        ),
+        ("activities", "activities/activities_2025-01-02.csv", 6, "quantity", "quantity_positive"),
     ]
     raw = con.execute(
         "SELECT raw_record FROM audit.rejected_rows WHERE rule = 'valid_date'"
@@ -117,15 +136,43 @@ def test_fixture_raw_tables_hold_latest_version_with_exact_money(con, landing_di
         "off_invoice_amount FROM raw.sales_ledger ORDER BY line_id"
     ).fetchall()
     assert ledger == [
-        ("L1", "invoice", Decimal("10.0000"), Decimal("100.00"), Decimal("5.00"), "edi",
-         Decimal("0.00")),
+        (
+            "L1",
+            "invoice",
+            Decimal("10.0000"),
+            Decimal("100.00"),
+            Decimal("5.00"),
+            "edi",
+            Decimal("0.00"),
+        ),
         # corrected in the 01-03 file: the later delivery replaces the earlier one
-        ("L2", "invoice", Decimal("2.0000"), Decimal("50.50"), Decimal("1.50"), "edi",
-         Decimal("0.00")),
-        ("L6", "credit_note", Decimal("-1.0000"), Decimal("-10.00"), Decimal("-0.50"), "edi",
-         Decimal("0.00")),
-        ("L7", "invoice", Decimal("1.0000"), Decimal("10.00"), Decimal("0.00"), "web",
-         Decimal("1.00")),
+        (
+            "L2",
+            "invoice",
+            Decimal("2.0000"),
+            Decimal("50.50"),
+            Decimal("1.50"),
+            "edi",
+            Decimal("0.00"),
+        ),
+        (
+            "L6",
+            "credit_note",
+            Decimal("-1.0000"),
+            Decimal("-10.00"),
+            Decimal("-0.50"),
+            "edi",
+            Decimal("0.00"),
+        ),
+        (
+            "L7",
+            "invoice",
+            Decimal("1.0000"),
+            Decimal("10.00"),
+            Decimal("0.00"),
+            "web",
+            Decimal("1.00"),
+        ),
     ]
     events = con.execute(
         "SELECT event_id, customer_id, activity, quantity, minutes, amount, flags "
@@ -149,13 +196,17 @@ def test_fixture_raw_tables_hold_latest_version_with_exact_money(con, landing_di
 
 def test_second_ingest_of_same_folder_changes_nothing(con, landing_dir):
     _ingest_all(con, landing_dir)
-    before = {s.table: con.execute(f"SELECT * FROM {s.table} ORDER BY ALL").fetchall()
-              for s in SOURCES.values()}
+    before = {
+        s.table: con.execute(f"SELECT * FROM {s.table} ORDER BY ALL").fetchall()
+        for s in SOURCES.values()
+    }
     outcomes = _ingest_all(con, landing_dir, run_id="run-2")
     assert all(o.files == [] for o in outcomes.values())
     assert outcomes["sales_ledger"].skipped == 3
-    after = {s.table: con.execute(f"SELECT * FROM {s.table} ORDER BY ALL").fetchall()
-             for s in SOURCES.values()}
+    after = {
+        s.table: con.execute(f"SELECT * FROM {s.table} ORDER BY ALL").fetchall()
+        for s in SOURCES.values()
+    }
     assert after == before
     assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchall()[0][0] == 6
 

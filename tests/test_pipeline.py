@@ -37,9 +37,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 def _args(project: dict[str, Path]) -> list[str]:
     return [
-        "--landing", str(project["landing"]),
-        "--warehouse", str(project["warehouse"]),
-        "--config", str(project["config"]),
+        "--landing",
+        str(project["landing"]),
+        "--warehouse",
+        str(project["warehouse"]),
+        "--config",
+        str(project["config"]),
     ]
 
 
@@ -50,9 +53,7 @@ def _settings(project: dict[str, Path]) -> Settings:
 def test_definitions_load_with_groups_checks_and_schedule(project):
     defs = build_definitions(_settings(project))
     repo = defs.get_repository_def()
-    groups = {
-        node.key.to_user_string(): node.group_name for node in repo.asset_graph.asset_nodes
-    }
+    groups = {node.key.to_user_string(): node.group_name for node in repo.asset_graph.asset_nodes}
     assert groups == {
         "raw/customers": "ingest",
         "raw/sales_ledger": "ingest",
@@ -111,7 +112,9 @@ def test_cli_run_end_to_end_on_fixture(project, capsys):
     metadata = event.asset_materialization.metadata
     assert metadata["dagster/row_count"].value == 4
     assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:3] == [
-        "line_id", "document_id", "document_type",
+        "line_id",
+        "document_id",
+        "document_type",
     ]
 
     # A second run finds nothing new and changes nothing.
@@ -150,7 +153,9 @@ def test_file_dated_before_partitions_start_is_refused(project, capsys):
     shutil.copy(project["landing"] / "sales_ledger" / "sales_ledger_2025-01-02.csv", old)
     assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
     err = capsys.readouterr().err
-    assert "sales_ledger/sales_ledger_2023-12-31.csv: dated 2023-12-31, before partitions_start" in err
+    assert (
+        "sales_ledger/sales_ledger_2023-12-31.csv: dated 2023-12-31, before partitions_start" in err
+    )
 
 
 def test_schedule_requests_one_run_for_the_new_days_then_skips(project):

@@ -1,1 +1,1 @@
-"""Dagster assets, one module per stage: ingest, then validate (the cost engine and marts follow)."""
+"""Dagster assets, one module per stage: ingest, then validate (cost engine and marts next)."""

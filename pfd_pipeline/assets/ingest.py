@@ -1,6 +1,5 @@
 """Stage `ingest`: one asset per landing source, loading new files into the raw tables."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -53,7 +52,9 @@ def _check_results(con, source: Source) -> list[dg.AssetCheckResult]:
     ).fetchall()[0][0]
     results = [
         dg.AssetCheckResult(
-            check_name="key_unique", passed=duplicated == 0, metadata={"duplicated_keys": duplicated}
+            check_name="key_unique",
+            passed=duplicated == 0,
+            metadata={"duplicated_keys": duplicated},
         ),
     ]
     if source in (SALES_LEDGER, ACTIVITIES):
@@ -139,9 +140,10 @@ def build_ingest_asset(
     return _asset
 
 
-def build_ingest_assets(settings: Settings, daily: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_ingest_assets(
+    settings: Settings, daily: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
     return [
         build_ingest_asset(source, settings, daily if source.daily else None)
         for source in SOURCES.values()
     ]
-

@@ -1,6 +1,5 @@
 """Stage `validate`: the ingest audit and the rejected rows, with the checks that guard them."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -44,7 +43,7 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         ],
     )
     def ingest_audit(duckdb: DuckDBResource):
-        """Every landing file ingested (audit.ingested_files): status and rows read/accepted/rejected."""
+        """Every landing file seen, with its status and rows read, accepted and rejected."""
         with duckdb.get_connection() as con:
             ensure_schema(con)
             per_source = con.execute(
@@ -78,13 +77,16 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         yield dg.AssetCheckResult(
             check_name="reject_share_within_limit",
             passed=not over,
-            metadata={"files_over_limit": dg.MetadataValue.md(_markdown_table(
-                ["path", "rejected", "read"], over[:20]))},
+            metadata={
+                "files_over_limit": dg.MetadataValue.md(
+                    _markdown_table(["path", "rejected", "read"], over[:20])
+                )
+            },
         )
 
     @dg.asset(key=REJECTED_ROWS, group_name=GROUP, deps=RAW_ASSETS, kinds={"duckdb"})
     def rejected_rows(duckdb: DuckDBResource):
-        """Every landing row that broke a rule (audit.rejected_rows), with its raw record and rule."""
+        """Every landing row that broke a rule, with its file, row number, raw record and rule."""
         with duckdb.get_connection() as con:
             ensure_schema(con)
             by_rule = con.execute(
