@@ -26,7 +26,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     config.write_text(
         'partitions_start: "2024-06-01"\n'
         'schedule:\n  cron: "30 5 * * *"\n  timezone: "Europe/Amsterdam"\n'
-        "validation:\n  max_reject_share: 0.6\n",
+        'validation:\n  max_reject_share: 0.6\n  min_date: "2020-01-01"\n',
         encoding="utf-8",
     )
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
@@ -174,3 +174,54 @@ def test_schedule_requests_one_run_for_the_new_days_then_skips(project):
         result = schedule.evaluate_tick(context)
     assert result.run_requests == []
     assert "no new files" in result.skip_message
+
+
+def test_cli_generate_then_run_on_a_small_generated_folder(project, tmp_path, capsys):
+    landing = tmp_path / "generated"
+    assert (
+        cli.main(
+            [
+                "generate",
+                "--out",
+                str(landing),
+                "--customers",
+                "60",
+                "--months",
+                "2",
+                "--start",
+                "2025-03-01",
+                "--seed",
+                "7",
+                "--with-errors",
+            ]
+        )
+        == 0
+    )
+    project["landing"] = landing
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert "for days 2025-03-" in out
+    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    try:
+        per_source = dict(
+            con.execute(
+                "SELECT source, sum(rows_rejected) FROM audit.ingested_files GROUP BY source"
+            ).fetchall()
+        )
+        rules = {
+            r[0] for r in con.execute("SELECT DISTINCT rule FROM audit.rejected_rows").fetchall()
+        }
+        unbalanced = con.execute(
+            "SELECT count(*) FROM audit.ingested_files "
+            "WHERE rows_read <> rows_accepted + rows_rejected"
+        ).fetchall()[0][0]
+        ledger_rows = con.execute("SELECT count(*) FROM raw.sales_ledger").fetchall()[0][0]
+    finally:
+        con.close()
+    assert unbalanced == 0
+    assert per_source["customers"] == 0 and per_source["resources"] == 0
+    assert per_source["sales_ledger"] > 0
+    # every kind of injected bad ledger row is caught by its rule
+    assert {"customer_known", "invoice_quantity_positive", "unique_key_in_file"} <= rules
+    assert rules & {"valid_date", "format"}
+    assert ledger_rows > 1000
