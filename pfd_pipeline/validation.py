@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandera.polars as pa
 import polars as pl
+from pandera.config import ValidationDepth, config_context
 
 from pfd_pipeline.sources import (
     ACTIVITIES,
@@ -74,7 +75,8 @@ class ValidationContext:
 @dataclass(frozen=True)
 class ValidationResult:
     accepted: pl.DataFrame  # typed source columns + _file_id, _row_number
-    rejected: pl.DataFrame  # _file_id, _row_number, column_name, rule, message, failures, raw_record
+    # _file_id, _row_number, column_name, rule, message, failures, raw_record
+    rejected: pl.DataFrame
 
 
 def _check(rule: str, build: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
@@ -92,13 +94,17 @@ def _check(rule: str, build: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
     return pa.Check(fn, name=rule, error=RULES[rule])
 
 
+def _is_real_date(c: pl.Expr) -> pl.Expr:
+    return c.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+
+
 def raw_schema(source: Source) -> pa.DataFrameSchema:
     """Checks on values as written in the file, before any parsing."""
     columns: dict[str, pa.Column] = {}
     for col in source.columns:
         checks = [_check("format", lambda c, p=col.kind.pattern: c.str.contains(p))]
         if col.kind is DATE:
-            checks.append(_check("valid_date", lambda c: c.str.to_date("%Y-%m-%d", strict=False).is_not_null()))
+            checks.append(_check("valid_date", _is_real_date))
         if col.name == "currency":
             checks.append(_check("iso_currency", lambda c: c.is_in(sorted(ISO_CURRENCIES))))
         if col.name == "document_type":
@@ -128,7 +134,9 @@ def _between(low: dt.date, high: dt.date) -> Callable[[pl.Expr], pl.Expr]:
 
 def _unique_in_file(key: tuple[str, ...]) -> pa.Check:
     """Only the second and later rows with a key are rejected: the first one stands."""
-    return _check("unique_key_in_file", lambda _c: pl.struct(list(key)).is_first_distinct().over(FILE_ID))
+    return _check(
+        "unique_key_in_file", lambda _c: pl.struct(list(key)).is_first_distinct().over(FILE_ID)
+    )
 
 
 def _sign_matches_document() -> pa.Check:
@@ -144,8 +152,14 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
     if source is SALES_LEDGER:
         checks["posting_date"] = [plausible]
         checks["quantity"] = [
-            _check("invoice_quantity_positive", lambda c: (pl.col("document_type") != "invoice") | (c > 0)),
-            _check("credit_note_quantity_negative", lambda c: (pl.col("document_type") != "credit_note") | (c < 0)),
+            _check(
+                "invoice_quantity_positive",
+                lambda c: (pl.col("document_type") != "invoice") | (c > 0),
+            ),
+            _check(
+                "credit_note_quantity_negative",
+                lambda c: (pl.col("document_type") != "credit_note") | (c < 0),
+            ),
         ]
         for amount in ("gross_amount", "cogs_amount", "off_invoice_amount"):
             checks[amount] = [_sign_matches_document()]
@@ -176,16 +190,25 @@ def typed_schema(source: Source, ctx: ValidationContext) -> pa.DataFrameSchema:
     """Checks on parsed values and on rows (sign rules, keys, known customers)."""
     extra = _typed_checks(source, ctx)
     columns = {
-        col.name: pa.Column(col.kind.dtype, checks=extra.get(col.name, []), nullable=not col.required)
+        col.name: pa.Column(
+            col.kind.dtype, checks=extra.get(col.name, []), nullable=not col.required
+        )
         for col in source.columns
     }
     return pa.DataFrameSchema(columns, strict=False, name=f"{source.name}_typed")
 
 
 def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
-    """(index, column, rule) for every failing cell; raises if a failure is not tied to a row."""
+    """(index, column, rule) for every failing cell; raises if a failure is not tied to a row.
+
+    The row checks always run: PANDERA_VALIDATION_ENABLED=False or PANDERA_VALIDATION_DEPTH=
+    SCHEMA_ONLY in the environment would otherwise accept every row without a word.
+    """
     try:
-        schema.validate(frame, lazy=True)
+        with config_context(
+            validation_enabled=True, validation_depth=ValidationDepth.SCHEMA_AND_DATA
+        ):
+            schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         unplaced = cases.filter(pl.col("index").is_null())
@@ -201,21 +224,30 @@ def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> ValidationResult:
-    """Split a batch of raw rows (strings, with _file_id/_row_number/_raw_record) into accepted and rejected."""
+    """Split a batch of raw rows (strings, with _file_id/_row_number/_raw_record) into accepted
+    and rejected.
+
+    Every source column must be present (absent optional columns as null String columns).
+    Row order matters: within a file, the first row with a key stands, so joins keep the order.
+    """
     batch = batch.with_row_index(POSITION).with_columns(pl.col(POSITION).cast(pl.Int64))
-    raw_fail = _failures(raw_schema(source), batch).with_columns(
-        pl.col("index").alias(POSITION)
+    raw_fail = _failures(raw_schema(source), batch).with_columns(pl.col("index").alias(POSITION))
+    passed = batch.join(
+        raw_fail.select(POSITION).unique(), on=POSITION, how="anti", maintain_order="left"
     )
-    passed = batch.join(raw_fail.select(POSITION).unique(), on=POSITION, how="anti")
     typed = parse(source, passed)
     typed_fail = _failures(typed_schema(source, ctx), typed).join(
-        typed.select(pl.col(POSITION)).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64)),
+        typed.select(pl.col(POSITION))
+        .with_row_index("index")
+        .with_columns(pl.col("index").cast(pl.Int64)),
         on="index",
     )
     failures = pl.concat([raw_fail, typed_fail], how="diagonal_relaxed")
     order = {name: i for i, name in enumerate(source.column_names)}
     per_row = (
-        failures.with_columns(pl.col("column_name").replace_strict(order, default=len(order)).alias("_order"))
+        failures.with_columns(
+            pl.col("column_name").replace_strict(order, default=len(order)).alias("_order")
+        )
         .sort(POSITION, "_order", "rule")
         .group_by(POSITION, maintain_order=True)
         .agg(
@@ -228,11 +260,20 @@ def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> Val
             pl.col("_all").list.join("; ").alias("failures"),
         )
     )
-    rejected = per_row.join(batch.select(POSITION, FILE_ID, ROW_NUMBER, RAW_RECORD), on=POSITION).select(
-        FILE_ID, ROW_NUMBER, "column_name", "rule", "message", "failures",
-        pl.col(RAW_RECORD).alias("raw_record"),
-    ).sort(FILE_ID, ROW_NUMBER)
-    accepted = typed.join(per_row.select(POSITION), on=POSITION, how="anti").select(
-        *source.column_names, FILE_ID, ROW_NUMBER
+    rejected = (
+        per_row.join(batch.select(POSITION, FILE_ID, ROW_NUMBER, RAW_RECORD), on=POSITION)
+        .select(
+            FILE_ID,
+            ROW_NUMBER,
+            "column_name",
+            "rule",
+            "message",
+            "failures",
+            pl.col(RAW_RECORD).alias("raw_record"),
+        )
+        .sort(FILE_ID, ROW_NUMBER)
     )
+    accepted = typed.join(
+        per_row.select(POSITION), on=POSITION, how="anti", maintain_order="left"
+    ).select(*source.column_names, FILE_ID, ROW_NUMBER)
     return ValidationResult(accepted=accepted, rejected=rejected)
