@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint lock dev clean
 
 demo: $(STAMP)
-	$(BIN)/pfd demo
+	$(BIN)/pfd demo --with-errors
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
