@@ -1,6 +1,7 @@
 """Stage `ingest`: one asset per landing source, loading new files into the raw tables."""
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline.ingest import IngestError, SourceOutcome, ingest_source, known_customers
@@ -17,6 +18,38 @@ GROUP = "ingest"
 def asset_key(source: Source) -> dg.AssetKey:
     """The asset key is the table name: raw.sales_ledger -> raw/sales_ledger."""
     return dg.AssetKey(source.table.split("."))
+
+
+def contract_schema(source: Source) -> dg.TableSchema:
+    """The raw table's columns as the landing contract defines them, shown before any run."""
+    not_null = dg.TableColumnConstraints(nullable=False)
+    columns = [
+        dg.TableColumn(
+            col.name,
+            sql_type(col.kind.dtype),
+            description=col.kind.description + ("" if col.required else " (optional)"),
+            # an absent optional value with a default is stored as the default, never null
+            constraints=dg.TableColumnConstraints(
+                nullable=not col.required and col.default is None
+            ),
+        )
+        for col in source.columns
+    ]
+    columns += [
+        dg.TableColumn(name, "BIGINT", description=text, constraints=not_null)
+        for name, text in (
+            ("_file_id", "audit.ingested_files.file_id of the file the row came from"),
+            ("_row_number", "row in that file (1 = first data row)"),
+        )
+    ]
+    return dg.TableSchema(columns=columns)
+
+
+def sql_type(dtype: pl.DataType) -> str:
+    """The DuckDB type a parsed landing column is stored as."""
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
+    return {pl.String: "VARCHAR", pl.Date: "DATE"}[dtype]
 
 
 def _checks(source: Source) -> list[dg.AssetCheckSpec]:
@@ -101,6 +134,10 @@ def build_ingest_asset(
         deps=deps,
         check_specs=_checks(source),
         kinds={"duckdb", "polars"},
+        metadata={
+            "dagster/column_schema": contract_schema(source),
+            "dagster/table_name": source.table,
+        },
     )
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         files = discover(settings.landing_dir, source)
