@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from pfd_pipeline.landing import FileRejected, LandingFile, read, sha256
-from pfd_pipeline.sources import SALES_LEDGER, Source
+from pfd_pipeline.sources import CUSTOMERS, SALES_LEDGER, Source
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.validation import FILE_ID, ValidationContext, validate
 
@@ -300,6 +300,7 @@ def _commit(
     con.register("stage_files", files.to_arrow())
     try:
         con.execute("BEGIN TRANSACTION")
+        _record_changed_periods(con, source, run_id, key_match)
         con.execute(merge)
         con.execute(load_sql("ingest/record_files"), {"run_id": run_id})
         con.execute(load_sql("ingest/record_rejects"), {"run_id": run_id})
@@ -311,6 +312,30 @@ def _commit(
         con.unregister("stage_files")
         con.execute(f"DROP TABLE IF EXISTS {stage_table(source)}")
         con.execute("DROP TABLE IF EXISTS stage_rejects")
+
+
+# The month of each source's rows (identifiers from the fixed contract, aliased `t`).
+PERIOD_EXPR = {
+    "sales_ledger": "strftime(t.posting_date, '%Y-%m')",
+    "activities": "strftime(t.event_date, '%Y-%m')",
+    "resources": "t.period",
+}
+
+
+def _record_changed_periods(
+    con: duckdb.DuckDBPyConnection, source: Source, run_id: str, key_match: str
+) -> None:
+    """Note which months this source's new rows touch, before the merge replaces old versions."""
+    if source is CUSTOMERS:
+        con.execute(load_sql("ingest/changed_periods_customers"), {"run_id": run_id})
+        return
+    sql = load_sql("ingest/changed_periods").format(
+        table=source.table,
+        stage=stage_table(source),
+        key_match=key_match,
+        period_expr=PERIOD_EXPR[source.name],
+    )
+    con.execute(sql, {"source": source.name, "run_id": run_id})
 
 
 def known_customers(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

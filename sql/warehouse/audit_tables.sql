@@ -44,3 +44,11 @@ CREATE TABLE IF NOT EXISTS audit.failed_files (
     run_id          VARCHAR NOT NULL,
     failed_at       TIMESTAMP NOT NULL
 );
+
+-- Months whose inputs changed, by run: the allocation rebuilds them (and only them).
+CREATE TABLE IF NOT EXISTS audit.changed_periods (
+    period          VARCHAR NOT NULL,      -- YYYY-MM
+    source          VARCHAR NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    changed_at      TIMESTAMP NOT NULL
+);

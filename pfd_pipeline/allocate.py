@@ -1,0 +1,163 @@
+"""Cost-to-serve allocation: which months to rebuild, and rebuilding one month in one transaction.
+
+All arithmetic is in the SQL files under sql/allocate/ (staging and intermediate tables) and
+sql/marts/ (the published cost tables); this module only decides which months to rebuild,
+binds the month, checks what would make the numbers meaningless, and commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from pfd_pipeline.cost_model import CostModel, load_into
+from pfd_pipeline.errors import PfdError
+from pfd_pipeline.sql import load_sql
+
+STEPS = (
+    "allocate/period_events",
+    "allocate/drivers",
+    "allocate/resource_supply",
+    "allocate/split_claims",
+    "allocate/largest_remainder",
+    "allocate/customer_claims",
+    "allocate/largest_remainder",
+    "allocate/allocation",
+    "marts/customer_cost_to_serve",
+    "marts/activity_rates",
+    "marts/allocation_reconciliation",
+)
+CHECK_AFTER = "allocate/resource_supply"
+TEMP_TABLES = (
+    "period_params", "period_events", "drivers", "resource_supply", "claims", "allocated",
+    "allocation",
+)
+
+
+class AllocationError(PfdError):
+    """A month cannot be allocated; the message names the resource, month and config key."""
+
+
+@dataclass(frozen=True)
+class PeriodOutcome:
+    period: str
+    status: str
+    reason: str  # why it was rebuilt
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(load_sql("marts/cost_tables"))
+
+
+def period_status(period: str, today: dt.date, close_after_days: int) -> str:
+    """A month is open until `close_after_days` days after its end, then closed."""
+    year, month = (int(x) for x in period.split("-"))
+    next_month = dt.date(year + month // 12, month % 12 + 1, 1)
+    return "open" if today < next_month + dt.timedelta(days=close_after_days) else "closed"
+
+
+def pending_periods(
+    con: duckdb.DuckDBPyConnection, model: CostModel, today: dt.date, close_after_days: int
+) -> list[PeriodOutcome]:
+    """Months to rebuild: inputs changed since their last allocation, the cost model changed,
+    never allocated, or their open/closed status changed."""
+    rows = con.execute(
+        """
+        with periods as (
+            select distinct strftime(posting_date, '%Y-%m') as period from raw.sales_ledger
+            union select distinct strftime(event_date, '%Y-%m') from raw.activity_events
+            union select distinct period from raw.resource_costs
+        ),
+        changed as (
+            select period, max(changed_at) as changed_at from audit.changed_periods group by all
+        ),
+        status as (
+            select period, any_value(period_status) as period_status
+            from marts.allocation_reconciliation group by all
+        )
+        select p.period, a.period is null, a.model_sha256 <> $sha,
+               c.changed_at > a.allocated_at, s.period_status
+        from periods as p
+        left join audit.allocated_periods as a using (period)
+        left join changed as c using (period)
+        left join status as s using (period)
+        order by p.period
+        """,
+        {"sha": model.sha256},
+    ).fetchall()
+    pending = []
+    for period, never, model_changed, data_changed, stored_status in rows:
+        status = period_status(period, today, close_after_days)
+        if never:
+            reason = "first allocation"
+        elif model_changed:
+            reason = "cost model changed"
+        elif data_changed:
+            reason = "late data for a closed month" if status == "closed" else "new data"
+        elif stored_status != status:
+            reason = f"month is now {status}"
+        else:
+            continue
+        pending.append(PeriodOutcome(period, status, reason))
+    return pending
+
+
+def allocate_period(
+    con: duckdb.DuckDBPyConnection, model: CostModel, period: PeriodOutcome, run_id: str
+) -> None:
+    """Rebuild one month of the cost tables in one transaction (all or nothing)."""
+    year, month = (int(x) for x in period.period.split("-"))
+    start = dt.date(year, month, 1)
+    end = dt.date(year + month // 12, month % 12 + 1, 1)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        load_into(con, model)
+        con.execute(
+            "create or replace temp table period_params as "
+            "select $period as period, $start::date as period_start, $end::date as period_end, "
+            "$status as period_status",
+            {"period": period.period, "start": start, "end": end, "status": period.status},
+        )
+        for step in STEPS:
+            con.execute(load_sql(step))
+            if step == CHECK_AFTER:
+                _check_capacity(con, model, period.period)
+        con.execute(
+            "insert or replace into audit.allocated_periods values "
+            "($period, $sha, $run_id, current_localtimestamp())",
+            {"period": period.period, "sha": model.sha256, "run_id": run_id},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for table in TEMP_TABLES:
+            con.execute(f"drop table if exists {table}")
+
+
+def _check_capacity(con: duckdb.DuckDBPyConnection, model: CostModel, period: str) -> None:
+    missing = con.execute(
+        "select resource, supplied, practical_capacity_minutes from resource_supply "
+        "where method = 'time_driven' and supplied > 0 "
+        "and coalesce(practical_capacity_minutes, 0) <= 0 order by resource"
+    ).fetchall()
+    if missing:
+        resource, supplied, capacity = missing[0]
+        what = "no practical_capacity_minutes" if capacity is None else f"capacity {capacity}"
+        raise AllocationError(
+            f"resources/ for {period}: resource {resource!r} has cost {supplied} but {what}; "
+            f"it is time-driven in {model.path.name} (resources.{resource}.method), so its rate "
+            "= cost / practical capacity minutes needs a positive capacity. Deliver the capacity "
+            "or change the method."
+        )
+
+
+def unbalanced(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, object]]:
+    """(period, resource, difference) for every reconciliation row that does not balance."""
+    return con.execute(
+        "select period, resource, difference from marts.allocation_reconciliation "
+        "where difference <> 0 order by period, resource"
+    ).fetchall()
