@@ -31,7 +31,12 @@ STEPS = (
 )
 CHECK_AFTER = "allocate/resource_supply"
 TEMP_TABLES = (
-    "period_params", "period_events", "drivers", "resource_supply", "claims", "allocated",
+    "period_params",
+    "period_events",
+    "drivers",
+    "resource_supply",
+    "claims",
+    "allocated",
     "allocation",
 )
 
@@ -126,8 +131,13 @@ def allocate_period(
                 _check_capacity(con, model, period.period)
         con.execute(
             "insert or replace into audit.allocated_periods values "
-            "($period, $sha, $run_id, current_localtimestamp())",
-            {"period": period.period, "sha": model.sha256, "run_id": run_id},
+            "($period, $sha, $reason, $run_id, current_localtimestamp())",
+            {
+                "period": period.period,
+                "sha": model.sha256,
+                "reason": period.reason,
+                "run_id": run_id,
+            },
         )
         con.execute("COMMIT")
     except BaseException:

@@ -159,10 +159,15 @@ def _activity(name: str, spec: Any, where: str) -> Activity:
     if "events" in driver:
         _keys(driver, {"events", "measure"}, f"{where}.driver", required={"events", "measure"})
         if driver["measure"] not in EVENT_MEASURES:
+            measure = driver["measure"]
             raise CostModelError(
-                f"{where}.driver.measure: {driver['measure']!r} is not one of {list(EVENT_MEASURES)}"
+                f"{where}.driver.measure: {measure!r} is not one of {list(EVENT_MEASURES)}"
             )
-        source, dname, measure = "events", _name(driver["events"], f"{where}.driver"), driver["measure"]
+        source, dname, measure = (
+            "events",
+            _name(driver["events"], f"{where}.driver"),
+            driver["measure"],
+        )
     elif "ledger" in driver:
         _keys(driver, {"ledger"}, f"{where}.driver")
         if driver["ledger"] not in LEDGER_DRIVERS:

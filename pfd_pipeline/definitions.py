@@ -12,6 +12,7 @@ import warnings
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pfd_pipeline.assets.allocate import build_allocate_assets
 from pfd_pipeline.assets.ingest import build_ingest_assets
 from pfd_pipeline.assets.validate import build_validate_assets
 from pfd_pipeline.partitions import daily_partitions
@@ -42,7 +43,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     with warnings.catch_warnings():
         # BackfillPolicy is marked beta; single-run backfills are what this pipeline needs.
         warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = [*build_ingest_assets(settings, daily), *build_validate_assets(settings)]
+        assets = [
+            *build_ingest_assets(settings, daily),
+            *build_validate_assets(settings),
+            *build_allocate_assets(settings),
+        ]
     job = dg.define_asset_job(
         PIPELINE_JOB,
         selection=dg.AssetSelection.all(),

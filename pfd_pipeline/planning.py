@@ -28,10 +28,11 @@ class PlanError(Exception):
 @dataclass(frozen=True)
 class Plan:
     new_files: dict[str, list[LandingFile]]  # source name -> files not seen before
+    months_to_reallocate: tuple[str, ...] = ()  # without new files: cost model or status changed
 
     @property
     def has_work(self) -> bool:
-        return any(self.new_files.values())
+        return any(self.new_files.values()) or bool(self.months_to_reallocate)
 
     @property
     def daily_days(self) -> tuple[dt.date, dt.date] | None:
@@ -52,7 +53,10 @@ class Plan:
         counts = ", ".join(f"{len(v)} {k}" for k, v in self.new_files.items() if v)
         span = self.daily_days
         days = f" for days {span[0]} to {span[1]}" if span else ""
-        return f"new files: {counts or 'none'}{days}"
+        text = f"new files: {counts or 'none'}{days}"
+        if self.months_to_reallocate and not counts:
+            text += f"; {len(self.months_to_reallocate)} month(s) to re-allocate"
+        return text
 
 
 def today(settings: Settings) -> dt.date:
@@ -98,7 +102,39 @@ def make_plan(settings: Settings) -> Plan:
         raise PlanError(
             f"{len(problems)} landing file(s) cannot be scheduled: " + " | ".join(problems[:10])
         )
-    return Plan(new)
+    months: tuple[str, ...] = ()
+    if not any(new.values()):
+        months = _months_to_reallocate(settings)
+    return Plan(new, months)
+
+
+def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
+    """Months the allocation would rebuild although no file is new (cost model edited, or a
+    month that closed since the last run)."""
+    from pfd_pipeline.allocate import pending_periods
+    from pfd_pipeline.cost_model import CostModelError, load_cost_model
+
+    if not settings.work_db.exists():
+        return ()
+    try:
+        model = load_cost_model(settings.cost_model_path)
+    except CostModelError as exc:
+        raise PlanError(str(exc)) from exc
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        tables = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables()"
+            ).fetchall()
+        }
+        needed = {"raw.sales_ledger", "audit.changed_periods", "audit.allocated_periods"}
+        if not needed <= tables or "marts.allocation_reconciliation" not in tables:
+            return ()
+        pending = pending_periods(con, model, today(settings), settings.close_after_days)
+    finally:
+        con.close()
+    return tuple(p.period for p in pending)
 
 
 def _seen(settings: Settings) -> dict[str, set[tuple[str, int, int]]]:

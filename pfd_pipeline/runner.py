@@ -117,6 +117,7 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
             """,
             {"run_id": run_id},
         ).fetchall()
+        allocation = _allocation_lines(con, run_id)
     finally:
         con.close()
     widths = (8, 7, 13, 13, 10, 14)
@@ -130,5 +131,38 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
     if rules:
         lines.append("Rejected rows by rule (see audit.rejected_rows):")
         lines += [f"  {source:<14}{rule:<32}{n:>8,}" for source, rule, n in rules]
+    lines += allocation
     lines.append(f"Warehouse: {settings.work_db}")
     return "\n".join(lines)
+
+
+def _allocation_lines(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
+    """Months allocated by this run and why, and whether the books balance."""
+    has_marts = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' "
+        "AND table_name = 'allocation_reconciliation'"
+    ).fetchall()[0][0]
+    if not has_marts:
+        return []
+    reasons = con.execute(
+        "SELECT reason, count(*), string_agg(period, ', ' ORDER BY period) "
+        "FROM audit.allocated_periods WHERE $run_id IS NULL OR run_id = $run_id "
+        "GROUP BY reason ORDER BY reason",
+        {"run_id": run_id},
+    ).fetchall()
+    rows, off, supplied, assigned, unused, unassigned = con.execute(
+        "SELECT count(*), count(*) FILTER (difference <> 0), coalesce(sum(cost_supplied), 0), "
+        "coalesce(sum(cost_assigned), 0), coalesce(sum(unused_capacity_cost), 0), "
+        "coalesce(sum(unassigned_total), 0) FROM marts.allocation_reconciliation"
+    ).fetchall()[0]
+    months = sum(n for _, n, _ in reasons)
+    lines = [f"Cost-to-serve: {months} month(s) allocated{' in this run' if run_id else ''}."]
+    for reason, n, periods in reasons:
+        shown = periods if n <= 6 else f"{n} months"
+        lines.append(f"  {reason}: {shown}")
+    status = "all balance to the cent" if off == 0 else f"{off} DO NOT BALANCE"
+    lines.append(
+        f"  Reconciliation: {rows:,} resource-months, {status}; supplied {supplied:,.2f} = "
+        f"assigned {assigned:,.2f} + unused capacity {unused:,.2f} + unassigned {unassigned:,.2f}"
+    )
+    return lines

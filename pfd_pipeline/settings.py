@@ -45,6 +45,8 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    cost_model_path: Path = DEFAULT_CONFIG.parent / "cost_model.yaml"
+    close_after_days: int = 5
 
     @property
     def work_db(self) -> Path:
@@ -117,9 +119,23 @@ def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             max_future_days=int(validation.get("max_future_days", 1)),
             batch_rows=batch_rows,
         ),
+        **_cost_model(raw.get("cost_model") or {}, path),
         "duckdb_memory_limit": str(duck.get("memory_limit", "4GB")),
         "duckdb_threads": int(duck.get("threads", 2)),
     }
+
+
+def _cost_model(section: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The cost model file (kept inside the config folder) and when a month closes."""
+    name = str(section.get("file", "cost_model.yaml"))
+    folder = path.resolve().parent
+    model = (folder / name).resolve()
+    if folder not in model.parents:
+        raise ConfigError(f"config file {path}: cost_model.file {name!r} must be inside {folder}")
+    days = int(section.get("close_after_days", 5))
+    if days < 0:
+        raise ConfigError(f"config file {path}: cost_model.close_after_days must be >= 0")
+    return {"cost_model_path": model, "close_after_days": days}
 
 
 def _date(value: Any, key: str, path: Path) -> dt.date:

@@ -15,6 +15,7 @@ from pfd_pipeline.definitions import build_definitions
 from pfd_pipeline.settings import Settings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
+COST_MODEL = Path(__file__).parent.parent / "data" / "config" / "cost_model.yaml"
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     landing = tmp_path / "landing"
     shutil.copytree(FIXTURE, landing)
     config = tmp_path / "pfd.yaml"
+    shutil.copy(COST_MODEL, tmp_path / "cost_model.yaml")
     config.write_text(
         'partitions_start: "2024-06-01"\n'
         'schedule:\n  cron: "30 5 * * *"\n  timezone: "Europe/Amsterdam"\n'
@@ -61,6 +63,9 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "raw/resource_costs": "ingest",
         "audit/ingested_files": "validate",
         "audit/rejected_rows": "validate",
+        "marts/customer_cost_to_serve": "allocate",
+        "marts/activity_rates": "allocate",
+        "marts/allocation_reconciliation": "allocate",
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys}
     assert {
@@ -69,6 +74,7 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "raw/activity_events:customer_known",
         "audit/ingested_files:rows_balance",
         "audit/ingested_files:reject_share_within_limit",
+        "marts/allocation_reconciliation:books_balance",
     } <= checks
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "30 5 * * *"

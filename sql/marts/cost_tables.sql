@@ -55,7 +55,8 @@ create table if not exists marts.allocation_reconciliation (
 
 create table if not exists audit.allocated_periods (
     period          varchar not null primary key,
-    model_sha256    varchar not null,
+    model_sha256    varchar not null,     -- the cost model file it was allocated with
+    reason          varchar not null,     -- why it was (re)built: first allocation, new data, ...
     run_id          varchar not null,
     allocated_at    timestamp not null
 );
