@@ -231,3 +231,34 @@ def test_cli_generate_then_run_on_a_small_generated_folder(project, tmp_path, ca
     assert {"customer_known", "invoice_quantity_positive", "unique_key_in_file"} <= rules
     assert rules & {"valid_date", "format"}
     assert ledger_rows > 1000
+
+
+def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys):
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert "first allocation: 2025-01" in out
+    assert "all balance to the cent" in out
+
+    late = project["landing"] / "activities" / "activities_2025-03-02.csv"
+    late.write_text(
+        "event_id,event_date,customer_id,activity,quantity,channel\n"
+        "E90,2025-01-15,C001,support_ticket,1,phone\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert "late data for a closed month: 2025-01" in out
+
+    model = project["config"].parent / "cost_model.yaml"
+    model.write_text(
+        model.read_text(encoding="utf-8").replace("standard_rate: 0.45", "standard_rate: 0.50"),
+        encoding="utf-8",
+    )
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert "1 month(s) to re-allocate" in out
+    assert "cost model changed: 2025-01" in out
+
+    model.write_text("resources: {}\nactivities: {}\nbogus: 1\n", encoding="utf-8")
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    assert "cost_model.yaml: unknown key(s) ['bogus']" in capsys.readouterr().err
