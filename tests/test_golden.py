@@ -127,11 +127,7 @@ def test_kaplan_anderson_hbr_2004_conventional_abc(tmp_path):
     assert costs[("C1", "process_order")] == D("240000.00")
     assert costs[("C2", "handle_inquiry")] == D("24000.00")
     assert costs[("C3", "credit_check")] == D("22400.00")
-    totals = dict(
-        con.execute(
-            "select customer_id, sum(cost) from marts.customer_cost_to_serve group by 1"
-        ).fetchall()
-    )
+    totals = _totals(con, "2025-01")
     assert totals == {"C1": D("300800.00"), "C2": D("188800.00"), "C3": D("70400.00")}
     # full absorption: nothing unused, nothing unassigned
     assert _recon(con) == (D("560000.00"), D("560000.00"), D("0.00"), D("0.00"), D("0.00"))
@@ -191,11 +187,7 @@ def test_kaplan_anderson_wp_04_045_time_driven_abc_with_unused_capacity(tmp_path
             D("97120.00"),
         ),
     ]
-    totals = dict(
-        con.execute(
-            "select customer_id, sum(cost) from marts.customer_cost_to_serve group by 1"
-        ).fetchall()
-    )
+    totals = _totals(con, "2025-01")
     assert totals == {"C1": D("246080.00"), "C2": D("157120.00"), "C3": D("59680.00")}
     assert _recon(con) == (D("560000.00"), D("462880.00"), D("97120.00"), D("0.00"), D("0.00"))
 
@@ -210,11 +202,7 @@ def test_same_department_under_conventional_abc_charges_everything(tmp_path):
         tmp_path,
         _pool_model({"handle_order": 70, "customer_complaint": 10, "credit_check": 20}),
     )
-    totals = dict(
-        con.execute(
-            "select customer_id, sum(cost) from marts.customer_cost_to_serve group by 1"
-        ).fetchall()
-    )
+    totals = _totals(con, "2025-01")
     assert totals == {"C1": D("300800.00"), "C2": D("188800.00"), "C3": D("70400.00")}
 
 
