@@ -246,9 +246,18 @@ def _cross_check(
     activities: dict[str, Activity],
     where: str,
 ) -> None:
+    direct_by_event: dict[str, str] = {}  # event activity -> the cost that charges its amount
     for activity in activities.values():
         for i, cost in enumerate(activity.costs):
             key = f"{where}: activities.{activity.name}.costs[{i}]"
+            if cost.kind == "direct":
+                event, first = activity.driver_name, direct_by_event.get(activity.driver_name)
+                if first is not None:
+                    raise CostModelError(
+                        f"{key}: direct: amount of `{event}` events is already charged by "
+                        f"{first}; an event's amount can be charged only once"
+                    )
+                direct_by_event[event] = f"activities.{activity.name}.costs[{i}]"
             if cost.kind in ("time_driven", "pool") and cost.resource not in methods:
                 raise CostModelError(f"{key}: unknown resource {cost.resource!r}")
             if cost.kind in ("time_driven", "pool") and methods[cost.resource] != cost.kind:

@@ -20,7 +20,7 @@ overrun as (
         'unused_capacity' as reason,
         null as driver_units,
         null as minutes,
-        supplied - round(supplied * minutes_used / practical_capacity_minutes, 2) as cost,
+        supplied - charged as cost,
     from resource_supply
     where method = 'time_driven' and minutes_used > practical_capacity_minutes
         and practical_capacity_minutes > 0

@@ -16,11 +16,7 @@ with time_pools as (
         minutes_used,
         greatest(practical_capacity_minutes, minutes_used) as total_minutes,
         -- charged at the capacity cost rate: all of supplied, or more when over capacity
-        case
-            when minutes_used > practical_capacity_minutes
-                then round(supplied * minutes_used / practical_capacity_minutes, 2)
-            else supplied
-        end as charged,
+        charged,
     from resource_supply
     where method = 'time_driven' and practical_capacity_minutes > 0
 ),
