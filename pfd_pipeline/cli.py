@@ -8,7 +8,6 @@ import fcntl
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,8 +151,7 @@ def run_lock(settings: Settings) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()} since {dt.datetime.now():%Y-%m-%d %H:%M:%S}")
         handle.flush()
-        with warnings.catch_warnings():
-            yield
+        yield
     finally:
         handle.truncate(0)
         fcntl.flock(handle, fcntl.LOCK_UN)

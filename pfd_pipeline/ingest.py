@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from pfd_pipeline.landing import FileRejected, LandingFile, read, sha256
-from pfd_pipeline.sources import CUSTOMERS, SALES_LEDGER, Source
+from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.validation import FILE_ID, ValidationContext, validate
 
@@ -112,7 +112,7 @@ def ingest_source(
     skipped = len(files) - len(candidates)
     outcomes = _identify(con, source, candidates)
     _create_stage(con, source)
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
     to_load = [o for o in outcomes if o.status == "loaded"]
     for batch, members in _batches(to_load, batch_rows, failures):
         result = validate(source, batch, ctx)
@@ -170,7 +170,7 @@ def _create_stage(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 
 
 def _batches(
-    outcomes: list[FileOutcome], batch_rows: int, failures: list[str]
+    outcomes: list[FileOutcome], batch_rows: int, failures: list[tuple[str, str]]
 ) -> Iterator[tuple[pl.DataFrame, dict[int, FileOutcome]]]:
     """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file."""
     frames: list[pl.DataFrame] = []
@@ -180,7 +180,7 @@ def _batches(
         try:
             frame, extra = read(outcome.file, outcome.file_id)
         except FileRejected as exc:
-            failures.append(f"{exc.relpath}: {exc.message}")
+            failures.append((exc.relpath, exc.message))
             continue
         outcome.rows_read = frame.height
         outcome.extra_columns = extra
@@ -211,8 +211,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
 
 def _reject_share_failures(
     con: duckdb.DuckDBPyConnection, outcomes: list[FileOutcome], max_share: float
-) -> list[str]:
-    """One message per file whose share of rejected rows is above the threshold."""
+) -> list[tuple[str, str]]:
+    """One (file, message) per file whose share of rejected rows is above the threshold."""
     messages = []
     for o in outcomes:
         if o.rows_read and o.rows_rejected / o.rows_read > max_share:
@@ -225,15 +225,18 @@ def _reject_share_failures(
                 f"row {row}, column {col}, rule {rule} ({msg})" for row, col, rule, msg in examples
             )
             messages.append(
-                f"{o.file.relpath}: {o.rows_rejected} of {o.rows_read} rows rejected "
-                f"({o.rows_rejected / o.rows_read:.1%}, above the {max_share:.1%} allowed by "
-                f"validation.max_reject_share), e.g. {listed}"
+                (
+                    o.file.relpath,
+                    f"{o.rows_rejected} of {o.rows_read} rows rejected "
+                    f"({o.rows_rejected / o.rows_read:.1%}, above the {max_share:.1%} allowed by "
+                    f"validation.max_reject_share), e.g. {listed}",
+                )
             )
     return messages
 
 
-def _failure_paragraph(source: Source, failures: list[str]) -> str:
-    listed = failures[:MAX_LISTED_FAILURES]
+def _failure_paragraph(source: Source, failures: list[tuple[str, str]]) -> str:
+    listed = [f"{path}: {message}" for path, message in failures[:MAX_LISTED_FAILURES]]
     more = len(failures) - len(listed)
     text = (
         f"{len(failures)} {source.name} file(s) could not be loaded, so nothing from "
@@ -245,12 +248,15 @@ def _failure_paragraph(source: Source, failures: list[str]) -> str:
 
 
 def _record_failures(
-    con: duckdb.DuckDBPyConnection, source: Source, failures: list[str], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    failures: list[tuple[str, str]],
+    run_id: str,
 ) -> None:
     now = dt.datetime.now()
     con.executemany(
         "INSERT INTO audit.failed_files VALUES (?, ?, ?, ?, ?)",
-        [[source.name, f.split(": ", 1)[0], f.split(": ", 1)[1], run_id, now] for f in failures],
+        [[source.name, path, message, run_id, now] for path, message in failures],
     )
 
 
@@ -341,7 +347,3 @@ def _record_changed_periods(
 def known_customers(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """Customer ids in the master, for the ledger's customer_known rule."""
     return frozenset(r[0] for r in con.execute("SELECT customer_id FROM raw.customers").fetchall())
-
-
-def needs_customers(source: Source) -> bool:
-    return source is SALES_LEDGER

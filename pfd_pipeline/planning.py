@@ -16,6 +16,7 @@ from pfd_pipeline.ingest import seen_fingerprints
 from pfd_pipeline.landing import FileRejected, LandingFile, discover
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
+from pfd_pipeline.warehouse import table_exists
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -122,14 +123,12 @@ def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
         raise PlanError(str(exc)) from exc
     con = duckdb.connect(str(settings.work_db), read_only=True)
     try:
-        tables = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables()"
-            ).fetchall()
-        }
-        needed = {"raw.sales_ledger", "audit.changed_periods", "audit.allocated_periods"}
-        if not needed <= tables or "marts.allocation_reconciliation" not in tables:
+        needed = (
+            "audit.changed_periods",
+            "audit.allocated_periods",
+            "marts.allocation_reconciliation",
+        )
+        if not all(table_exists(con, t) for t in needed):
             return ()
         pending = pending_periods(con, model, today(settings), settings.close_after_days)
     finally:
@@ -142,11 +141,7 @@ def _seen(settings: Settings) -> dict[str, set[tuple[str, int, int]]]:
         return {}
     con = duckdb.connect(str(settings.work_db), read_only=True)
     try:
-        has_audit = con.execute(
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE schema_name = 'audit' AND table_name = 'ingested_files'"
-        ).fetchall()[0][0]
-        if not has_audit:
+        if not table_exists(con, "audit.ingested_files"):
             return {}
         return {name: seen_fingerprints(con, source) for name, source in SOURCES.items()}
     finally:

@@ -13,6 +13,7 @@ from pfd_pipeline.errors import RunFailed
 from pfd_pipeline.planning import PlanError, make_plan
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
+from pfd_pipeline.warehouse import table_exists
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -138,11 +139,7 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
 
 def _allocation_lines(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
     """Months allocated by this run and why, and whether the books balance."""
-    has_marts = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' "
-        "AND table_name = 'allocation_reconciliation'"
-    ).fetchall()[0][0]
-    if not has_marts:
+    if not table_exists(con, "marts.allocation_reconciliation"):
         return []
     reasons = con.execute(
         "SELECT reason, count(*), string_agg(period, ', ' ORDER BY period) "

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import polars as pl
 
 from pfd_pipeline.sql import load_sql
 
@@ -45,10 +44,8 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dg.M
     if not described:
         raise ValueError(f"table {table} does not exist")
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    rows_preview = con.execute(f"SELECT * FROM {table} LIMIT {PREVIEW_ROWS}").fetchall()
-    preview = pl.DataFrame(
-        rows_preview, schema=[d[0] for d in con.description], orient="row", infer_schema_length=None
-    )
+    preview = con.execute(f"SELECT * FROM {table} LIMIT {PREVIEW_ROWS}").fetchall()
+    preview_header = [d[0] for d in con.description]
     columns = [
         dg.TableColumn(
             name,
@@ -62,17 +59,28 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dg.M
         "dagster/row_count": dg.MetadataValue.int(int(rows)),
         "dagster/column_schema": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
         "dagster/table_name": dg.MetadataValue.text(table),
-        "preview": dg.MetadataValue.md(_markdown(preview)),
+        "preview": dg.MetadataValue.md(markdown_table(preview_header, preview)),
     }
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    if frame.height == 0:
-        return "_(no rows)_"
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = [
+def markdown_table(header: list[str], rows: list[tuple]) -> str:
+    """A Markdown table for Dagster metadata; "_(none)_" when there are no rows."""
+    if not rows:
+        return "_(none)_"
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += [
         "| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |"
-        for row in frame.iter_rows()
+        for row in rows
     ]
-    return "\n".join([header, rule, *body])
+    return "\n".join(lines)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `schema.table` exists (e.g. before the first run created it)."""
+    schema_name, _, table_name = table.partition(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema_name, table_name],
+        ).fetchall()[0][0]
+    )

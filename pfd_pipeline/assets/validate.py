@@ -6,18 +6,12 @@ from dagster_duckdb import DuckDBResource
 from pfd_pipeline.assets.ingest import asset_key
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
-from pfd_pipeline.warehouse import ensure_schema, table_metadata
+from pfd_pipeline.warehouse import ensure_schema, markdown_table, table_metadata
 
 GROUP = "validate"
 RAW_ASSETS = [asset_key(s) for s in SOURCES.values()]
 INGEST_AUDIT = dg.AssetKey(["audit", "ingested_files"])
 REJECTED_ROWS = dg.AssetKey(["audit", "rejected_rows"])
-
-
-def _markdown_table(header: list[str], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) if rows else "_(none)_"
 
 
 def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -65,7 +59,7 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             ).fetchall()
             metadata = table_metadata(con, "audit.ingested_files")
         metadata["per_source"] = dg.MetadataValue.md(
-            _markdown_table(
+            markdown_table(
                 ["source", "files loaded", "duplicates", "rows read", "accepted", "rejected"],
                 per_source,
             )
@@ -79,7 +73,7 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             passed=not over,
             metadata={
                 "files_over_limit": dg.MetadataValue.md(
-                    _markdown_table(["path", "rejected", "read"], over[:20])
+                    markdown_table(["path", "rejected", "read"], over[:20])
                 )
             },
         )
@@ -95,7 +89,7 @@ def build_validate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             ).fetchall()
             metadata = table_metadata(con, "audit.rejected_rows")
         metadata["by_rule"] = dg.MetadataValue.md(
-            _markdown_table(["source", "rule", "rows"], by_rule)
+            markdown_table(["source", "rule", "rows"], by_rule)
         )
         return dg.MaterializeResult(metadata=metadata)
 
