@@ -130,8 +130,8 @@ def allocate_period(
             if step == CHECK_AFTER:
                 _check_capacity(con, model, period.period)
         con.execute(
-            "insert or replace into audit.allocated_periods values "
-            "($period, $sha, $reason, $run_id, current_localtimestamp())",
+            "insert or replace into audit.allocated_periods values ($period, $sha, $reason, "
+            "$run_id, current_localtimestamp(), nextval('audit.build_seq'))",
             {
                 "period": period.period,
                 "sha": model.sha256,

@@ -14,6 +14,8 @@ from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline.assets.allocate import build_allocate_assets
 from pfd_pipeline.assets.ingest import build_ingest_assets
+from pfd_pipeline.assets.marts import build_mart_assets
+from pfd_pipeline.assets.publish import build_publish_assets
 from pfd_pipeline.assets.validate import build_validate_assets
 from pfd_pipeline.partitions import daily_partitions
 from pfd_pipeline.schedules import build_schedule
@@ -47,6 +49,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *build_ingest_assets(settings, daily),
             *build_validate_assets(settings),
             *build_allocate_assets(settings),
+            *build_mart_assets(settings),
+            *build_publish_assets(settings),
         ]
     job = dg.define_asset_job(
         PIPELINE_JOB,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,31 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class MartSettings:
+    """How tiers, trends and segment trends are cut; see the `marts` section of pfd.yaml."""
+
+    window_months: int = 12
+    top_share: Decimal = Decimal("0.20")
+    bottom_share: Decimal = Decimal("0.10")
+    slope_months: int = 6
+    stable_slope_pp: Decimal = Decimal("1.0")
+    declining_months: int = 3
+    growth_months: int = 3
+    erosion_pp: Decimal = Decimal("1.0")
+
+    def fingerprint(self) -> str:
+        """Changes whenever a setting changes, so that every month is rebuilt with it."""
+        return ";".join(f"{k}={v}" for k, v in sorted(asdict(self).items()))
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    duckdb_file: str = "pfd.duckdb"
+    parquet_dir: str = "parquet"
+    storage_version: str = "v1.4.0"
+
+
+@dataclass(frozen=True)
 class Settings:
     landing_dir: Path = DEFAULT_LANDING_DIR
     warehouse_dir: Path = DEFAULT_WAREHOUSE_DIR
@@ -47,6 +74,18 @@ class Settings:
     duckdb_threads: int = 2
     cost_model_path: Path = DEFAULT_CONFIG.parent / "cost_model.yaml"
     close_after_days: int = 5
+    marts: MartSettings = field(default_factory=MartSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+
+    @property
+    def published_db(self) -> Path:
+        """The DuckDB file BI tools read (schema `marts`), replaced whole by each run."""
+        return self.warehouse_dir / self.publish.duckdb_file
+
+    @property
+    def parquet_dir(self) -> Path:
+        """Parquet copies of the published tables, one folder per table."""
+        return self.warehouse_dir / self.publish.parquet_dir
 
     @property
     def work_db(self) -> Path:
@@ -89,7 +128,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-_KNOWN_KEYS = {"partitions_start", "schedule", "validation", "duckdb", "cost_model"}
+_KNOWN_KEYS = {
+    "partitions_start",
+    "schedule",
+    "validation",
+    "duckdb",
+    "cost_model",
+    "marts",
+    "publish",
+}
 
 
 def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -122,7 +169,67 @@ def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         **_cost_model(raw.get("cost_model") or {}, path),
         "duckdb_memory_limit": str(duck.get("memory_limit", "4GB")),
         "duckdb_threads": int(duck.get("threads", 2)),
+        "marts": _marts(raw.get("marts") or {}, path),
+        "publish": _publish(raw.get("publish") or {}, path),
     }
+
+
+def _marts(section: dict[str, Any], path: Path) -> MartSettings:
+    """Tier cuts and trend thresholds, each checked against its domain."""
+    tiers = section.get("tiers") or {}
+    trends = section.get("trends") or {}
+    segments = section.get("segments") or {}
+    default = MartSettings()
+
+    def number(group: dict[str, Any], key: str, name: str, fallback: Any, low: Any, high: Any):
+        value = group.get(key, fallback)
+        try:
+            parsed = type(fallback)(str(value))
+        except (ValueError, InvalidOperation) as exc:
+            raise ConfigError(f"config file {path}: marts.{name} must be a number") from exc
+        if not low <= parsed <= high:
+            raise ConfigError(f"config file {path}: marts.{name} must be in [{low}, {high}]")
+        return parsed
+
+    top = number(tiers, "top_share", "tiers.top_share", default.top_share, 0, 1)
+    bottom = number(tiers, "bottom_share", "tiers.bottom_share", default.bottom_share, 0, 1)
+    if top + bottom > 1:
+        raise ConfigError(
+            f"config file {path}: marts.tiers.top_share + bottom_share must not exceed 1"
+        )
+    return MartSettings(
+        window_months=number(tiers, "window_months", "tiers.window_months", 12, 1, 120),
+        top_share=top,
+        bottom_share=bottom,
+        slope_months=number(trends, "slope_months", "trends.slope_months", 6, 3, 12),
+        stable_slope_pp=number(
+            trends, "stable_slope_pp", "trends.stable_slope_pp", default.stable_slope_pp, 0, 100
+        ),
+        declining_months=number(trends, "declining_months", "trends.declining_months", 3, 1, 12),
+        growth_months=number(trends, "growth_months", "trends.growth_months", 3, 1, 12),
+        erosion_pp=number(
+            segments, "erosion_pp", "segments.erosion_pp", default.erosion_pp, 0, 100
+        ),
+    )
+
+
+def _publish(section: dict[str, Any], path: Path) -> PublishSettings:
+    """Published file and folder names, which must stay inside the warehouse folder."""
+    names = {}
+    for key, fallback in (("duckdb_file", "pfd.duckdb"), ("parquet_dir", "parquet")):
+        name = str(section.get(key, fallback))
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ConfigError(
+                f"config file {path}: publish.{key} must be a plain name inside the warehouse "
+                f"folder, got {name!r}"
+            )
+        names[key] = name
+    version = str(section.get("storage_version", "v1.4.0"))
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", version):
+        raise ConfigError(
+            f"config file {path}: publish.storage_version must look like v1.4.0, got {version!r}"
+        )
+    return PublishSettings(storage_version=version, **names)
 
 
 def _cost_model(section: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -53,10 +53,15 @@ create table if not exists marts.allocation_reconciliation (
     period_status                       varchar not null
 );
 
+-- Build numbers order every rebuild of a month's table (allocation, marts) without trusting the
+-- clock: a table is stale when an input month it reads has a higher build number than its own.
+create sequence if not exists audit.build_seq start 1;
+
 create table if not exists audit.allocated_periods (
     period          varchar not null primary key,
     model_sha256    varchar not null,     -- the cost model file it was allocated with
     reason          varchar not null,     -- why it was (re)built: first allocation, new data, ...
     run_id          varchar not null,
-    allocated_at    timestamp not null
+    allocated_at    timestamp not null,
+    build_id        bigint not null       -- from audit.build_seq
 );

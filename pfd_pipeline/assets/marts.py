@@ -1,0 +1,110 @@
+"""Stage `marts`: customer profitability, tiers, the whale curve, trends and segments by month."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pfd_pipeline import marts
+from pfd_pipeline.assets.allocate import COST_TO_SERVE
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.warehouse import markdown_table, table_metadata
+
+GROUP = "marts"
+DESCRIPTIONS = {
+    "customer_profitability": "Each customer's P&L per month: revenue, discounts, off-invoice, "
+    "COGS, gross margin, cost-to-serve, operating profit, margins and volumes.",
+    "customer_tiers": "Customers ranked by operating profit over the trailing window: cumulative "
+    "shares, 20/70/10 tier, Shapiro quadrant, previous tier and change.",
+    "whale_curve": "Cumulative % of profit against % of customers at every percent, with the "
+    "month's peak, top-group share and bottom-group loss.",
+    "customer_trends": "Trailing profit and margin, margin slope, growth, months declining and "
+    "a trend label per customer and month.",
+    "segment_profitability": "The P&L by segment, region and channel with subtotals, growth and "
+    "margin trend.",
+}
+
+
+def key(table: str) -> dg.AssetKey:
+    return COST_TO_SERVE if table == "customer_cost_to_serve" else dg.AssetKey(["marts", table])
+
+
+def build_mart_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [_mart_asset(settings, mart) for mart in marts.marts(settings.marts)]
+
+
+def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
+    checks = []
+    if mart.name == "customer_profitability":
+        checks = [
+            dg.AssetCheckSpec(
+                "ties_to_ledger_and_allocation",
+                asset=key(mart.name),
+                blocking=True,
+                description="Per month, net revenue and COGS equal the ledger's, and "
+                "cost-to-serve equals the allocation's, to the cent.",
+            )
+        ]
+
+    @dg.asset(
+        key=key(mart.name),
+        group_name=GROUP,
+        deps=[key(mart.upstream)],
+        description=DESCRIPTIONS[mart.name],
+        kinds={"duckdb"},
+        check_specs=checks,
+    )
+    def mart_asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        with duckdb.get_connection() as con:
+            marts.ensure_tables(con)
+            periods = marts.pending(con, mart, settings.marts)
+            if periods:
+                context.log.info(f"rebuilding {mart.name}: {_span(periods)}")
+            marts.rebuild(con, mart, periods, settings.marts, context.run.run_id)
+            metadata = {
+                **table_metadata(con, f"marts.{mart.name}"),
+                "months_rebuilt": dg.MetadataValue.int(len(periods)),
+                "rebuilt": dg.MetadataValue.text(_span(periods) or "none"),
+            }
+            if mart.name == "whale_curve":
+                metadata.update(whale_metadata(con))
+            off = marts.untied(con) if checks else []
+        yield dg.MaterializeResult(metadata=metadata)
+        if checks:
+            yield dg.AssetCheckResult(
+                check_name="ties_to_ledger_and_allocation",
+                passed=not off,
+                metadata={
+                    "months_off": dg.MetadataValue.int(len(off)),
+                    "first": dg.MetadataValue.text("; ".join(off[:5]) or "none"),
+                },
+            )
+
+    return mart_asset
+
+
+def whale_metadata(con) -> dict[str, dg.MetadataValue]:
+    """The latest month's whale-curve figures, as Dagster metadata."""
+    summary = marts.whale_summary(con)
+    if summary is None:
+        return {}
+    return {
+        "period": dg.MetadataValue.text(summary["period"]),
+        "customers": dg.MetadataValue.int(summary["customers"]),
+        "total_profit": dg.MetadataValue.float(float(summary["total_profit"])),
+        "top_profit_pct": dg.MetadataValue.text(f"{summary['top_profit_pct']}"),
+        "bottom_profit_pct": dg.MetadataValue.text(f"{summary['bottom_profit_pct']}"),
+        "peak_profit_pct": dg.MetadataValue.text(f"{summary['peak_profit_pct']}"),
+        "peak_customer_pct": dg.MetadataValue.text(f"{summary['peak_customer_pct']}"),
+        "unprofitable_customers": dg.MetadataValue.int(summary["unprofitable_customers"]),
+        "curve": dg.MetadataValue.md(
+            markdown_table(
+                ["customer %", "cumulative profit %"],
+                [(p, v) for p, v in summary["curve"] if p % 10 == 0 or p in (1, 5)],
+            )
+        ),
+    }
+
+
+def _span(periods: list[str]) -> str:
+    if len(periods) <= 3:
+        return ", ".join(periods)
+    return f"{len(periods)} months, {periods[0]} to {periods[-1]}"

@@ -1,0 +1,208 @@
+"""Profitability marts: which months of each table to rebuild, and rebuilding them.
+
+Every month of every table carries a build number (audit.build_seq). A month of a mart is
+rebuilt when it was never built, was built with other mart settings, or when a month it reads
+(its own month back to `lookback` months earlier) was rebuilt upstream after it. So late data
+for a closed month re-opens it and everything downstream that reads it: tiers and trends for
+the following months of their windows, segment growth, the whale curve.
+
+The arithmetic is in sql/marts/<table>.sql; this module binds the months and the settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from pfd_pipeline.settings import MartSettings
+from pfd_pipeline.sql import load_sql
+
+
+@dataclass(frozen=True)
+class Mart:
+    name: str  # table in schema marts, and sql/marts/<name>.sql
+    upstream: str  # the table whose months it reads
+    lookback: int  # months before its own month that it reads
+
+
+def marts(settings: MartSettings) -> tuple[Mart, ...]:
+    """The mart tables in build order, with what each reads (which depends on the windows)."""
+    trend_lookback = max(12, 2 * settings.growth_months - 1)
+    return (
+        Mart("customer_profitability", "customer_cost_to_serve", 0),
+        # the window, and the month before (its tiers are the "previous tier")
+        Mart("customer_tiers", "customer_profitability", settings.window_months),
+        Mart("whale_curve", "customer_tiers", 0),
+        Mart("customer_trends", "customer_profitability", trend_lookback),
+        Mart("segment_profitability", "customer_profitability", 2 * settings.growth_months - 1),
+    )
+
+
+MART_NAMES = tuple(m.name for m in marts(MartSettings()))
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(load_sql("marts/mart_tables"))
+
+
+def pending(con: duckdb.DuckDBPyConnection, mart: Mart, settings: MartSettings) -> list[str]:
+    """Months of `mart` to rebuild, oldest first."""
+    rows = con.execute(
+        """
+        with months as (
+            select period, cast(left(period, 4) as integer) * 12
+                + cast(right(period, 2) as integer) as mi
+            from audit.table_builds where table_name = $upstream
+        ),
+        own as (
+            select period, build_id, settings from audit.mart_periods where table_name = $name
+        )
+        select m.period
+        from months as m
+        left join own as o using (period)
+        where o.period is null
+            or o.settings <> $settings
+            or exists (
+                select 1 from months as u
+                join audit.table_builds as b
+                    on b.table_name = $upstream and b.period = u.period
+                where u.mi between m.mi - $lookback and m.mi and b.build_id > o.build_id
+            )
+        order by m.period
+        """,
+        {
+            "upstream": mart.upstream,
+            "name": mart.name,
+            "settings": settings.fingerprint(),
+            "lookback": mart.lookback,
+        },
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def rebuild(
+    con: duckdb.DuckDBPyConnection,
+    mart: Mart,
+    periods: list[str],
+    settings: MartSettings,
+    run_id: str,
+) -> None:
+    """Rebuild the given months of one mart table in one transaction (all or nothing)."""
+    if not periods:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _bind(con, periods, settings)
+        con.execute(load_sql(f"marts/{mart.name}"))
+        con.execute(
+            """
+            insert or replace into audit.mart_periods
+            select $name, period, nextval('audit.build_seq'), $settings, $run_id,
+                   current_localtimestamp()
+            from mart_targets order by period
+            """,
+            {"name": mart.name, "settings": settings.fingerprint(), "run_id": run_id},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("drop table if exists mart_targets")
+        con.execute("drop table if exists mart_params")
+
+
+def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSettings) -> None:
+    """The months to rebuild (temp table mart_targets) and the settings (mart_params)."""
+    starts = [dt.date(int(p[:4]), int(p[5:7]), 1) for p in periods]
+    ends = [dt.date(d.year + d.month // 12, d.month % 12 + 1, 1) for d in starts]
+    con.execute(
+        "create or replace temp table mart_targets as "
+        "select unnest($periods::varchar[]) as period, unnest($starts::date[]) as period_start, "
+        "unnest($ends::date[]) as period_end",
+        {"periods": periods, "starts": starts, "ends": ends},
+    )
+    con.execute(
+        """
+        create or replace temp table mart_params as select
+            $window_months::integer as window_months,
+            $top_share::decimal(9, 6) as top_share,
+            $bottom_share::decimal(9, 6) as bottom_share,
+            $slope_months::integer as slope_months,
+            $stable_slope_pp::decimal(9, 4) as stable_slope_pp,
+            $declining_months::integer as declining_months,
+            $growth_months::integer as growth_months,
+            $erosion_pp::decimal(9, 4) as erosion_pp
+        """,
+        {
+            "window_months": settings.window_months,
+            "top_share": settings.top_share,
+            "bottom_share": settings.bottom_share,
+            "slope_months": settings.slope_months,
+            "stable_slope_pp": settings.stable_slope_pp,
+            "declining_months": settings.declining_months,
+            "growth_months": settings.growth_months,
+            "erosion_pp": settings.erosion_pp,
+        },
+    )
+
+
+def untied(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Months where customer_profitability does not tie to the ledger or the allocation."""
+    rows = con.execute(
+        """
+        with ledger as (
+            select strftime(posting_date, '%Y-%m') as period,
+                   sum(gross_amount - discount_amount - off_invoice_amount) as net_revenue,
+                   sum(cogs_amount) as cogs
+            from raw.sales_ledger group by all
+        ),
+        cost as (
+            select period, sum(cost) as cost from marts.customer_cost_to_serve group by all
+        ),
+        mart as (
+            select period, sum(net_revenue) as net_revenue, sum(cogs) as cogs,
+                   sum(cost_to_serve) as cost
+            from marts.customer_profitability group by all
+        )
+        select b.period,
+               coalesce(m.net_revenue, 0) - coalesce(l.net_revenue, 0),
+               coalesce(m.cogs, 0) - coalesce(l.cogs, 0),
+               coalesce(m.cost, 0) - coalesce(c.cost, 0)
+        from audit.mart_periods as b
+        left join mart as m using (period)
+        left join ledger as l using (period)
+        left join cost as c using (period)
+        where b.table_name = 'customer_profitability'
+          and (coalesce(m.net_revenue, 0) <> coalesce(l.net_revenue, 0)
+               or coalesce(m.cogs, 0) <> coalesce(l.cogs, 0)
+               or coalesce(m.cost, 0) <> coalesce(c.cost, 0))
+        order by 1
+        """
+    ).fetchall()
+    return [
+        f"{p}: net revenue off by {n}, COGS off by {g}, cost-to-serve off by {c}"
+        for p, n, g, c in rows
+    ]
+
+
+def whale_summary(con: duckdb.DuckDBPyConnection, period: str | None = None) -> dict | None:
+    """A month's whale-curve figures and curve points (the latest month by default)."""
+    rows = con.execute(
+        """
+        select * from marts.whale_curve
+        where period = coalesce($period, (select max(period) from marts.whale_curve))
+        order by customer_pct
+        """,
+        {"period": period},
+    ).fetchall()
+    if not rows:
+        return None
+    names = [d[0] for d in con.description]
+    last = dict(zip(names, rows[-1], strict=True))
+    last["curve"] = [
+        (r[names.index("customer_pct")], r[names.index("cumulative_profit_pct")]) for r in rows
+    ]
+    return last

@@ -1,0 +1,410 @@
+"""Publishing the BI tables: one DuckDB file (schema `marts`) and Parquet, replaced atomically.
+
+Readers never see a half-written state and never block a run:
+
+- DuckDB: the next file is written beside the published one (a copy of it, with only the
+  months rebuilt since the last publication replaced), checkpointed, then renamed over it.
+  A BI client holding the old file open keeps reading the old state; on reconnecting it opens
+  the new one. The file is written in a fixed storage version so older clients can open it.
+- Parquet: each publication is a new folder under `.parquet-versions/` (unchanged months are
+  hard links to the previous folder's files); `parquet` is a symlink switched in one rename.
+  The previous folder is kept, so a reader mid-scan finishes on the files it listed.
+
+A run killed at any point leaves the last publication intact; what it had not recorded as
+published is published by the next run. The published months are recorded in the work store
+(audit.published_periods) only after the rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from pfd_pipeline.errors import PfdError
+from pfd_pipeline.marts import MART_NAMES
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.sql import SQL_DIR, load_sql
+
+COST_TABLES = ("customer_cost_to_serve", "activity_rates", "allocation_reconciliation")
+PERIOD_TABLES = (MART_NAMES[0], *COST_TABLES, *MART_NAMES[1:])
+WHOLE_TABLES = {"rejected_rows": "audit.rejected_rows", "ingested_files": "audit.ingested_files"}
+PUBLISHED_TABLES = (*PERIOD_TABLES, *WHOLE_TABLES, "publication")
+ALIAS = "pfd_publish"
+VERSIONS_DIR = ".parquet-versions"
+
+
+class PublishError(PfdError):
+    """The published tables cannot be written as documented."""
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    name: str
+    grain: str
+    description: str
+    columns: dict[str, str]
+    partitioned_by: str | None = None
+
+
+@dataclass
+class Publication:
+    target: str  # "duckdb" or "parquet"
+    path: Path
+    full: bool
+    periods: dict[str, list[str]] = field(default_factory=dict)  # table -> months written
+    seconds: float = 0.0
+
+
+@cache
+def catalog() -> dict[str, TableDoc]:
+    """The documented tables, in publication order."""
+    raw = yaml.safe_load((SQL_DIR / "publish" / "catalog.yaml").read_text(encoding="utf-8"))
+    docs = {
+        name: TableDoc(
+            name=name,
+            grain=spec["grain"],
+            description=" ".join(spec["description"].split()),
+            columns={str(k): str(v) for k, v in spec["columns"].items()},
+            partitioned_by=spec.get("partitioned_by"),
+        )
+        for name, spec in raw["tables"].items()
+    }
+    if tuple(docs) != PUBLISHED_TABLES:
+        raise PublishError(
+            f"catalog.yaml lists {tuple(docs)}, the pipeline publishes {PUBLISHED_TABLES}"
+        )
+    return docs
+
+
+def schema_fingerprint(settings: Settings) -> str:
+    """Changes when the published schema or storage version changes: then publish in full."""
+    digest = hashlib.sha256(settings.publish.storage_version.encode())
+    for name in ("publish/catalog.yaml", "marts/mart_tables.sql", "marts/cost_tables.sql"):
+        digest.update((SQL_DIR / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(load_sql("publish/publish_state"))
+
+
+def source_of(table: str) -> str:
+    """The work-store table a published table is copied from (a name from the fixed list)."""
+    if table in WHOLE_TABLES:
+        return WHOLE_TABLES[table]
+    if table in PERIOD_TABLES:
+        return f"marts.{table}"
+    raise PublishError(f"{table} is not a published table")
+
+
+def pending(
+    con: duckdb.DuckDBPyConnection, target: str, fingerprint: str
+) -> dict[str, list[str]] | None:
+    """Months per table built since they were last published to `target`; None = publish all."""
+    state = con.execute(
+        "select fingerprint from audit.publications where target = ?", [target]
+    ).fetchall()
+    if not state or state[0][0] != fingerprint:
+        return None
+    rows = con.execute(
+        """
+        select b.table_name, b.period
+        from audit.table_builds as b
+        left join audit.published_periods as p
+            on p.target = $target and p.table_name = b.table_name and p.period = b.period
+        where p.build_id is distinct from b.build_id
+        order by 1, 2
+        """,
+        {"target": target},
+    ).fetchall()
+    periods: dict[str, list[str]] = {t: [] for t in PERIOD_TABLES}
+    for table, period in rows:
+        periods[table].append(period)
+    return periods
+
+
+def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> Publication:
+    """Write the next published DuckDB file and rename it over the current one."""
+    started = time.perf_counter()
+    target = settings.published_db
+    fingerprint = schema_fingerprint(settings)
+    todo = pending(con, "duckdb", fingerprint) if target.exists() else None
+    full = todo is None
+    periods = _all_periods(con) if full else todo
+    if not full and not any(periods.values()) and not _audit_changed(con, "duckdb"):
+        return Publication("duckdb", target, False, periods, time.perf_counter() - started)
+    _check_columns(con)
+    next_file = target.with_name(f".{target.name}.next")
+    for leftover in (next_file, next_file.with_name(next_file.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    if not full:
+        shutil.copyfile(target, next_file)
+    con.execute(
+        f"ATTACH {_literal(next_file)} AS {ALIAS} "
+        f"(STORAGE_VERSION {_literal(settings.publish.storage_version)})"
+    )
+    try:
+        _stage_periods(con, periods)
+        if full:
+            con.execute(f"CREATE SCHEMA {ALIAS}.marts")
+        for table in PERIOD_TABLES:
+            if full:
+                con.execute(
+                    f"CREATE TABLE {ALIAS}.marts.{table} AS SELECT * FROM {source_of(table)}"
+                )
+            elif periods[table]:
+                con.execute(
+                    f"DELETE FROM {ALIAS}.marts.{table} WHERE period IN "
+                    "(SELECT period FROM publish_periods WHERE table_name = ?)",
+                    [table],
+                )
+                con.execute(
+                    f"INSERT INTO {ALIAS}.marts.{table} SELECT * FROM {source_of(table)} "
+                    "WHERE period IN (SELECT period FROM publish_periods WHERE table_name = ?)",
+                    [table],
+                )
+        for table in WHOLE_TABLES:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {ALIAS}.marts.{table} AS SELECT * FROM {source_of(table)}"
+            )
+        _write_publication(con, run_id, periods)
+        _comment(con)
+        con.execute(f"CHECKPOINT {ALIAS}")
+    finally:
+        con.execute(f"DETACH {ALIAS}")
+        con.execute("DROP TABLE IF EXISTS publish_periods")
+    _fsync(next_file)
+    os.replace(next_file, target)
+    _fsync(target.parent)
+    _record(con, "duckdb", fingerprint, run_id, periods, full)
+    return Publication("duckdb", target, full, periods, time.perf_counter() - started)
+
+
+def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> Publication:
+    """Write the next Parquet folder (Hive-partitioned by period) and switch the symlink to it."""
+    started = time.perf_counter()
+    link = settings.parquet_dir
+    fingerprint = schema_fingerprint(settings)
+    previous = link.resolve() if link.is_symlink() else None
+    todo = pending(con, "parquet", fingerprint) if previous and previous.is_dir() else None
+    full = todo is None
+    periods = _all_periods(con) if full else todo
+    if not full and not any(periods.values()) and not _audit_changed(con, "parquet"):
+        return Publication("parquet", link, False, periods, time.perf_counter() - started)
+    _check_columns(con)
+    versions = link.parent / VERSIONS_DIR
+    folder = versions / f"{time.time_ns()}"
+    folder.mkdir(parents=True)
+    _stage_periods(con, periods)
+    try:
+        for table in PERIOD_TABLES:
+            out = folder / table
+            out.mkdir()
+            written = set(periods[table])
+            if written:
+                con.execute(
+                    f"COPY (SELECT * FROM {source_of(table)} WHERE period IN "
+                    f"(SELECT period FROM publish_periods WHERE table_name = {_literal(table)})) "
+                    f"TO {_literal(out)} (FORMAT parquet, PARTITION_BY (period), "
+                    "OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'data_{i}')"
+                )
+            if previous is not None and not full:
+                for part in sorted((previous / table).glob("period=*")):
+                    if part.name.removeprefix("period=") not in written:
+                        (out / part.name).mkdir()
+                        for file in part.iterdir():
+                            os.link(file, out / part.name / file.name)
+        for table in WHOLE_TABLES:
+            (folder / table).mkdir()
+            con.execute(
+                f"COPY {source_of(table)} TO {_literal(folder / table / 'data_0.parquet')} "
+                "(FORMAT parquet)"
+            )
+        (folder / "publication").mkdir()
+        out = folder / "publication" / "data_0.parquet"
+        con.execute(
+            f"COPY ({_publication_query()}) TO {_literal(out)} (FORMAT parquet)",
+            _publication_params(con, run_id, periods),
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS publish_periods")
+    _fsync(folder)
+    if link.exists() and not link.is_symlink():  # a plain folder from elsewhere: keep it aside
+        link.rename(versions / f"replaced-{time.time_ns()}")
+    swap = link.with_name(f".{link.name}.next")
+    swap.unlink(missing_ok=True)
+    swap.symlink_to(Path(VERSIONS_DIR) / folder.name, target_is_directory=True)
+    os.replace(swap, link)
+    _fsync(link.parent)
+    _record(con, "parquet", fingerprint, run_id, periods, full)
+    for old in versions.iterdir():  # keep the new and the previous folders
+        if old not in (folder, previous):
+            shutil.rmtree(old, ignore_errors=True)
+    return Publication("parquet", link, full, periods, time.perf_counter() - started)
+
+
+def _audit_stamp(con: duckdb.DuckDBPyConnection) -> str:
+    """Changes when a file is ingested (rows of the audit tables published whole)."""
+    files, rejected = con.execute(
+        "select (select coalesce(max(file_id), 0) from audit.ingested_files), "
+        "(select count(*) from audit.rejected_rows)"
+    ).fetchall()[0]
+    return f"{files}:{rejected}"
+
+
+def _audit_changed(con: duckdb.DuckDBPyConnection, target: str) -> bool:
+    stored = con.execute(
+        "select audit_stamp from audit.publications where target = ?", [target]
+    ).fetchall()
+    return not stored or stored[0][0] != _audit_stamp(con)
+
+
+def _all_periods(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    rows = con.execute("select table_name, period from audit.table_builds order by 1, 2").fetchall()
+    periods: dict[str, list[str]] = {t: [] for t in PERIOD_TABLES}
+    for table, period in rows:
+        periods[table].append(period)
+    return periods
+
+
+def _stage_periods(con: duckdb.DuckDBPyConnection, periods: dict[str, list[str]]) -> None:
+    tables = [t for t, ps in periods.items() for _ in ps]
+    months = [p for ps in periods.values() for p in ps]
+    con.execute(
+        "create or replace temp table publish_periods as "
+        "select unnest($t::varchar[]) as table_name, unnest($p::varchar[]) as period",
+        {"t": tables, "p": months},
+    )
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Every work-store column documented, in order, and nothing documented that is missing."""
+    for table in (*PERIOD_TABLES, *WHOLE_TABLES):
+        schema, _, name = source_of(table).partition(".")
+        actual = [
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where schema_name = ? "
+                "and table_name = ? order by column_index",
+                [schema, name],
+            ).fetchall()
+        ]
+        documented = list(catalog()[table].columns)
+        if actual != documented:
+            raise PublishError(
+                f"{source_of(table)} has columns {actual}, sql/publish/catalog.yaml documents "
+                f"{documented}; update the catalog"
+            )
+
+
+def _publication_query() -> str:
+    return (
+        "select current_localtimestamp() as published_at, $run_id::varchar as run_id, "
+        "$first::varchar as first_period, $latest::varchar as latest_period, "
+        "$rebuilt::varchar as periods_rebuilt, $version::varchar as pfd_version"
+    )
+
+
+def _publication_params(
+    con: duckdb.DuckDBPyConnection, run_id: str, periods: dict[str, list[str]]
+) -> dict[str, str | None]:
+    first, latest = con.execute(
+        "select min(period), max(period) from audit.table_builds"
+    ).fetchall()[0]
+    rebuilt = sorted({p for ps in periods.values() for p in ps})
+    return {
+        "run_id": run_id,
+        "first": first,
+        "latest": latest,
+        "rebuilt": ", ".join(rebuilt),
+        "version": version("pfd"),
+    }
+
+
+def _write_publication(
+    con: duckdb.DuckDBPyConnection, run_id: str, periods: dict[str, list[str]]
+) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {ALIAS}.marts.publication AS {_publication_query()}",
+        _publication_params(con, run_id, periods),
+    )
+
+
+def _comment(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT ON every published table and column, from catalog.yaml (our text, not data)."""
+    for doc in catalog().values():
+        described = f"{doc.description} Grain: {doc.grain}."
+        con.execute(f"COMMENT ON TABLE {ALIAS}.marts.{doc.name} IS {_literal(described)}")
+        for column, text in doc.columns.items():
+            con.execute(
+                f'COMMENT ON COLUMN {ALIAS}.marts.{doc.name}."{column}" IS {_literal(text)}'
+            )
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    fingerprint: str,
+    run_id: str,
+    periods: dict[str, list[str]],
+    full: bool,
+) -> None:
+    """After the rename: the builds now published, so the next run writes only newer ones."""
+    _stage_periods(con, periods)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if full:
+            con.execute("delete from audit.published_periods where target = ?", [target])
+        con.execute(
+            """
+            insert or replace into audit.published_periods
+            select $target, b.table_name, b.period, b.build_id
+            from audit.table_builds as b
+            join publish_periods as p using (table_name, period)
+            """,
+            {"target": target},
+        )
+        con.execute(
+            "insert or replace into audit.publications values "
+            "($target, $fingerprint, $stamp, $run_id, current_localtimestamp())",
+            {
+                "target": target,
+                "fingerprint": fingerprint,
+                "stamp": _audit_stamp(con),
+                "run_id": run_id,
+            },
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS publish_periods")
+
+
+def _literal(value: object) -> str:
+    """A SQL string literal for a path or text the pipeline itself controls (never row data)."""
+    text = str(value)
+    if "\x00" in text:
+        raise PublishError(f"refusing a NUL byte in {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

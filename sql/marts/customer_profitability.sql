@@ -1,0 +1,139 @@
+-- Rebuild marts.customer_profitability for the months in mart_targets: the ledger's P&L per
+-- customer and month (credit notes net against revenue in the month they are posted) less the
+-- cost-to-serve allocated to the customer in that month.
+delete from marts.customer_profitability
+where period in (select period from mart_targets);
+
+insert into marts.customer_profitability
+with ledger as (
+    select
+        t.period,
+        l.customer_id,
+        coalesce(sum(l.gross_amount) filter (l.document_type = 'invoice'), 0) as invoiced_gross,
+        coalesce(sum(l.gross_amount) filter (l.document_type = 'credit_note'), 0)
+            as credit_notes_gross,
+        sum(l.gross_amount) as gross_revenue,
+        sum(l.discount_amount) as discounts,
+        sum(l.off_invoice_amount) as off_invoice,
+        sum(l.cogs_amount) as cogs,
+        count(distinct l.document_id) filter (l.document_type = 'invoice') as orders,
+        count(distinct l.document_id) filter (l.document_type = 'credit_note') as credit_notes,
+        count(*) filter (l.document_type = 'invoice') as invoice_lines,
+        count(*) filter (l.document_type = 'credit_note') as credit_note_lines,
+        coalesce(sum(l.quantity) filter (l.document_type = 'invoice'), 0) as units_sold,
+        coalesce(-sum(l.quantity) filter (l.document_type = 'credit_note'), 0) as units_returned,
+    from raw.sales_ledger as l
+    join mart_targets as t
+        on l.posting_date >= t.period_start and l.posting_date < t.period_end
+    group by all
+),
+
+-- The channel that brought the customer most invoiced revenue in the month.
+channels as (
+    select
+        t.period,
+        l.customer_id,
+        coalesce(l.channel, 'unknown') as channel,
+        sum(l.gross_amount - l.discount_amount - l.off_invoice_amount) as net,
+    from raw.sales_ledger as l
+    join mart_targets as t
+        on l.posting_date >= t.period_start and l.posting_date < t.period_end
+    where l.document_type = 'invoice'
+    group by all
+),
+
+main_channel as (
+    select period, customer_id, first(channel order by net desc, channel) as main_channel,
+    from channels
+    group by all
+),
+
+by_activity as (
+    select period, customer_id, activity, sum(cost) as cost,
+    from marts.customer_cost_to_serve
+    where period in (select period from mart_targets)
+    group by all
+),
+
+cost as (
+    select
+        period,
+        customer_id,
+        sum(cost) as cost_to_serve,
+        first(activity order by cost desc, activity) as top_cost_activity,
+        max(cost) as top_cost_activity_cost,
+    from by_activity
+    group by all
+),
+
+status as (
+    select period, any_value(period_status) as period_status,
+    from marts.allocation_reconciliation
+    where period in (select period from mart_targets)
+    group by all
+),
+
+pnl as (
+    select
+        coalesce(l.period, c.period) as period,
+        coalesce(l.customer_id, c.customer_id) as customer_id,
+        coalesce(l.invoiced_gross, 0) as invoiced_gross,
+        coalesce(l.credit_notes_gross, 0) as credit_notes_gross,
+        coalesce(l.gross_revenue, 0) as gross_revenue,
+        coalesce(l.discounts, 0) as discounts,
+        coalesce(l.off_invoice, 0) as off_invoice,
+        coalesce(l.cogs, 0) as cogs,
+        coalesce(c.cost_to_serve, 0) as cost_to_serve,
+        coalesce(l.orders, 0) as orders,
+        coalesce(l.credit_notes, 0) as credit_notes,
+        coalesce(l.invoice_lines, 0) as invoice_lines,
+        coalesce(l.credit_note_lines, 0) as credit_note_lines,
+        coalesce(l.units_sold, 0) as units_sold,
+        coalesce(l.units_returned, 0) as units_returned,
+        c.top_cost_activity,
+        c.top_cost_activity_cost,
+    from ledger as l
+    full join cost as c on c.period = l.period and c.customer_id = l.customer_id
+),
+
+measures as (
+    select
+        *,
+        gross_revenue - discounts - off_invoice as net_revenue,
+        gross_revenue - discounts - off_invoice - cogs as gross_margin,
+        gross_revenue - discounts - off_invoice - cogs - cost_to_serve as operating_profit,
+    from pnl
+)
+
+select
+    m.period,
+    m.customer_id,
+    coalesce(k.customer_name, '(not in customer master)'),
+    coalesce(k.segment, 'unknown'),
+    coalesce(k.region, 'unknown'),
+    coalesce(ch.main_channel, 'none'),
+    m.invoiced_gross,
+    m.credit_notes_gross,
+    m.gross_revenue,
+    m.discounts,
+    m.off_invoice,
+    m.net_revenue,
+    m.cogs,
+    m.gross_margin,
+    m.cost_to_serve,
+    m.operating_profit,
+    case when m.net_revenue > 0 then round(m.gross_margin * 100 / m.net_revenue, 2) end,
+    case when m.net_revenue > 0 then round(m.operating_profit * 100 / m.net_revenue, 2) end,
+    m.orders,
+    m.credit_notes,
+    m.invoice_lines,
+    m.credit_note_lines,
+    m.units_sold,
+    m.units_returned,
+    m.top_cost_activity,
+    m.top_cost_activity_cost,
+    coalesce(s.period_status, 'open'),
+from measures as m
+left join raw.customers as k on k.customer_id = m.customer_id
+left join main_channel as ch on ch.period = m.period and ch.customer_id = m.customer_id
+left join status as s on s.period = m.period;

@@ -1,0 +1,141 @@
+-- Profitability marts, one row set per month (period 'YYYY-MM'); a month is rebuilt whole.
+-- Column descriptions live in sql/publish/catalog.yaml (applied with COMMENT ON).
+create schema if not exists marts;
+
+create table if not exists marts.customer_profitability (
+    period                  varchar not null,
+    customer_id             varchar not null,
+    customer_name           varchar not null,
+    segment                 varchar not null,
+    region                  varchar not null,
+    main_channel            varchar not null,
+    invoiced_gross          decimal(18, 2) not null,
+    credit_notes_gross      decimal(18, 2) not null,
+    gross_revenue           decimal(18, 2) not null,
+    discounts               decimal(18, 2) not null,
+    off_invoice             decimal(18, 2) not null,
+    net_revenue             decimal(18, 2) not null,
+    cogs                    decimal(18, 2) not null,
+    gross_margin            decimal(18, 2) not null,
+    cost_to_serve           decimal(18, 2) not null,
+    operating_profit        decimal(18, 2) not null,
+    gross_margin_pct        decimal(18, 2),
+    operating_margin_pct    decimal(18, 2),
+    orders                  bigint not null,
+    credit_notes            bigint not null,
+    invoice_lines           bigint not null,
+    credit_note_lines       bigint not null,
+    units_sold              decimal(18, 4) not null,
+    units_returned          decimal(18, 4) not null,
+    top_cost_activity       varchar,
+    top_cost_activity_cost  decimal(18, 2),
+    period_status           varchar not null
+);
+
+create table if not exists marts.customer_tiers (
+    period                      varchar not null,
+    customer_id                 varchar not null,
+    customer_name               varchar not null,
+    segment                     varchar not null,
+    region                      varchar not null,
+    window_start                varchar not null,
+    months_active               integer not null,
+    gross_revenue               decimal(18, 2) not null,
+    net_revenue                 decimal(18, 2) not null,
+    cost_to_serve               decimal(18, 2) not null,
+    operating_profit            decimal(18, 2) not null,
+    profit_rank                 integer not null,
+    customers                   integer not null,
+    cumulative_customer_pct     decimal(9, 4) not null,
+    cumulative_profit           decimal(18, 2) not null,
+    cumulative_profit_pct       decimal(18, 4),
+    tier                        varchar not null,
+    tier_order                  tinyint not null,
+    net_price_realisation_pct   decimal(18, 4),
+    cost_to_serve_pct           decimal(18, 4),
+    shapiro_quadrant            varchar,
+    previous_tier               varchar,
+    tier_change                 varchar not null
+);
+
+create table if not exists marts.whale_curve (
+    period                  varchar not null,
+    customer_pct            integer not null,
+    customers_counted       integer not null,
+    cumulative_profit       decimal(18, 2) not null,
+    cumulative_profit_pct   decimal(18, 4),
+    customers               integer not null,
+    total_profit            decimal(18, 2) not null,
+    peak_profit_pct         decimal(18, 4),
+    peak_customer_pct       decimal(9, 4),
+    top_customers_pct       decimal(9, 4) not null,
+    top_profit_pct          decimal(18, 4),
+    bottom_customers_pct    decimal(9, 4) not null,
+    bottom_profit_pct       decimal(18, 4),
+    unprofitable_customers  integer not null
+);
+
+create table if not exists marts.customer_trends (
+    period                      varchar not null,
+    customer_id                 varchar not null,
+    segment                     varchar not null,
+    profit_3m                   decimal(18, 2) not null,
+    profit_6m                   decimal(18, 2) not null,
+    profit_12m                  decimal(18, 2) not null,
+    net_revenue_12m             decimal(18, 2) not null,
+    operating_margin_3m_pct     decimal(18, 2),
+    operating_margin_6m_pct     decimal(18, 2),
+    operating_margin_12m_pct    decimal(18, 2),
+    margin_slope_pp             decimal(18, 4),
+    slope_points                integer not null,
+    net_revenue_growth_pct      decimal(18, 2),
+    cost_to_serve_growth_pct    decimal(18, 2),
+    months_declining            integer not null,
+    trend                       varchar not null
+);
+
+create table if not exists marts.segment_profitability (
+    period                      varchar not null,
+    grouping_level              varchar not null,
+    segment                     varchar not null,
+    region                      varchar not null,
+    channel                     varchar not null,
+    customers                   integer not null,
+    gross_revenue               decimal(18, 2) not null,
+    discounts                   decimal(18, 2) not null,
+    off_invoice                 decimal(18, 2) not null,
+    net_revenue                 decimal(18, 2) not null,
+    cogs                        decimal(18, 2) not null,
+    gross_margin                decimal(18, 2) not null,
+    cost_to_serve               decimal(18, 2) not null,
+    operating_profit            decimal(18, 2) not null,
+    gross_margin_pct            decimal(18, 2),
+    operating_margin_pct        decimal(18, 2),
+    orders                      bigint not null,
+    net_revenue_growth_pct      decimal(18, 2),
+    operating_margin_recent_pct decimal(18, 2),
+    operating_margin_prior_pct  decimal(18, 2),
+    margin_change_pp            decimal(18, 2),
+    eroding_while_growing       boolean not null
+);
+
+-- Which build of each month every mart table holds (see audit.build_seq).
+create table if not exists audit.mart_periods (
+    table_name      varchar not null,
+    period          varchar not null,
+    build_id        bigint not null,
+    settings        varchar not null,     -- MartSettings fingerprint it was built with
+    run_id          varchar not null,
+    built_at        timestamp not null,
+    primary key (table_name, period)
+);
+
+-- Every month's build of every table: the allocation's for the cost tables, the marts' own.
+create or replace view audit.table_builds as
+select t.table_name, a.period, a.build_id
+from audit.allocated_periods as a
+cross join (
+    values ('customer_cost_to_serve'), ('activity_rates'), ('allocation_reconciliation')
+) as t (table_name)
+union all
+select table_name, period, build_id from audit.mart_periods;
