@@ -30,10 +30,15 @@ class PlanError(Exception):
 class Plan:
     new_files: dict[str, list[LandingFile]]  # source name -> files not seen before
     months_to_reallocate: tuple[str, ...] = ()  # without new files: cost model or status changed
+    to_refresh: tuple[str, ...] = ()  # without new files: marts or publication out of date
 
     @property
     def has_work(self) -> bool:
-        return any(self.new_files.values()) or bool(self.months_to_reallocate)
+        return (
+            any(self.new_files.values())
+            or bool(self.months_to_reallocate)
+            or bool(self.to_refresh)
+        )
 
     @property
     def daily_days(self) -> tuple[dt.date, dt.date] | None:
@@ -57,6 +62,8 @@ class Plan:
         text = f"new files: {counts or 'none'}{days}"
         if self.months_to_reallocate and not counts:
             text += f"; {len(self.months_to_reallocate)} month(s) to re-allocate"
+        if self.to_refresh and not counts:
+            text += "; " + "; ".join(self.to_refresh)
         return text
 
 
@@ -104,9 +111,11 @@ def make_plan(settings: Settings) -> Plan:
             f"{len(problems)} landing file(s) cannot be scheduled: " + " | ".join(problems[:10])
         )
     months: tuple[str, ...] = ()
+    refresh: tuple[str, ...] = ()
     if not any(new.values()):
         months = _months_to_reallocate(settings)
-    return Plan(new, months)
+        refresh = _to_refresh(settings)
+    return Plan(new, months, refresh)
 
 
 def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
@@ -134,6 +143,37 @@ def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
     finally:
         con.close()
     return tuple(p.period for p in pending)
+
+
+def _to_refresh(settings: Settings) -> tuple[str, ...]:
+    """Marts built with other settings, or tables not yet published (e.g. a run was killed
+    before publishing): what a run would do although no file is new."""
+    from pfd_pipeline import marts, publish
+
+    if not settings.work_db.exists():
+        return ()
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        if not table_exists(con, "audit.allocated_periods"):
+            return ()
+        if not table_exists(con, "audit.mart_periods"):
+            return ("build the marts",)
+        reasons = [
+            f"rebuild {len(months)} month(s) of {mart.name}"
+            for mart in marts.marts(settings.marts)
+            if (months := marts.pending(con, mart, settings.marts))
+        ]
+        if not table_exists(con, "audit.publications"):
+            return (*reasons, "publish")
+        fingerprint = publish.schema_fingerprint(settings)
+        targets = {"duckdb": settings.published_db, "parquet": settings.parquet_dir}
+        for target, path in targets.items():
+            todo = publish.pending(con, target, fingerprint)
+            if not path.exists() or todo is None or any(todo.values()):
+                reasons.append(f"publish {path.name}")
+    finally:
+        con.close()
+    return tuple(reasons)
 
 
 def _seen(settings: Settings) -> dict[str, set[tuple[str, int, int]]]:

@@ -13,6 +13,7 @@ from pfd_pipeline.errors import RunFailed
 from pfd_pipeline.planning import PlanError, make_plan
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
+from pfd_pipeline.summary import commercial_summary
 from pfd_pipeline.warehouse import table_exists
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -48,6 +49,8 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
         return (
             f"Nothing new in {settings.landing_dir}: every file was ingested before.\n"
             + warehouse_summary(settings, run_id=None)
+            + "\n"
+            + commercial_summary(settings.published_db)
         )
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
@@ -66,6 +69,8 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     return (
         f"Run {result.run_id[:8]} finished in {elapsed:.1f} s; {plan.describe()}.\n"
         + warehouse_summary(settings, run_id=result.run_id)
+        + "\n"
+        + commercial_summary(settings.published_db)
     )
 
 
@@ -133,7 +138,10 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
         lines.append("Rejected rows by rule (see audit.rejected_rows):")
         lines += [f"  {source:<14}{rule:<32}{n:>8,}" for source, rule, n in rules]
     lines += allocation
-    lines.append(f"Warehouse: {settings.work_db}")
+    lines.append(f"Work store: {settings.work_db}")
+    lines.append(
+        f"Published for BI: {settings.published_db} (schema marts) and {settings.parquet_dir}/"
+    )
     return "\n".join(lines)
 
 

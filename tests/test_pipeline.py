@@ -66,6 +66,13 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "marts/customer_cost_to_serve": "allocate",
         "marts/activity_rates": "allocate",
         "marts/allocation_reconciliation": "allocate",
+        "marts/customer_profitability": "marts",
+        "marts/customer_tiers": "marts",
+        "marts/whale_curve": "marts",
+        "marts/customer_trends": "marts",
+        "marts/segment_profitability": "marts",
+        "publish/duckdb_file": "publish",
+        "publish/parquet": "publish",
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys}
     assert {
@@ -75,6 +82,8 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "audit/ingested_files:rows_balance",
         "audit/ingested_files:reject_share_within_limit",
         "marts/allocation_reconciliation:books_balance",
+        "marts/customer_profitability:ties_to_ledger_and_allocation",
+        "publish/duckdb_file:matches_work_store",
     } <= checks
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "30 5 * * *"

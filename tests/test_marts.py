@@ -1,0 +1,352 @@
+"""Marts on hand-computed fixtures: P&L, tiers, cumulative shares, quadrants, whale curve,
+trend slopes on series with known slopes, segments, and which months a change rebuilds."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
+
+import duckdb
+import pytest
+
+from pfd_pipeline import allocate, marts
+from pfd_pipeline.settings import MartSettings
+from pfd_pipeline.warehouse import ensure_schema
+
+DEFAULTS = MartSettings()
+ONE_MONTH = dataclasses.replace(DEFAULTS, window_months=1)
+
+
+@pytest.fixture
+def con():
+    connection = duckdb.connect()
+    ensure_schema(connection)
+    allocate.ensure_tables(connection)
+    marts.ensure_tables(connection)
+    yield connection
+    connection.close()
+
+
+def add_month(con, period: str, customers: dict[str, tuple], segment: str = "Retail") -> None:
+    """Customers' (gross, discount, cogs, cost-to-serve) in a month, as ledger lines and
+    allocated cost; then the month's allocation build, as the allocation would record it."""
+    day = dt.date(int(period[:4]), int(period[5:]), 15)
+    for customer, (gross, discount, cogs, cost) in customers.items():
+        con.execute(
+            "insert or ignore into raw.customers values (?, ?, ?, 'North', '2020-01-01', 1, 1)",
+            [customer, f"Name {customer}", segment],
+        )
+        if gross:
+            con.execute(
+                "insert into raw.sales_ledger values (?, ?, 'invoice', ?, ?, 'P1', 1, ?, ?, ?, "
+                "'EUR', 'web', 0, 1, 1)",
+                [
+                    f"{period}-{customer}",
+                    f"D{period}-{customer}",
+                    day,
+                    customer,
+                    gross,
+                    discount,
+                    cogs,
+                ],
+            )
+        if cost:
+            con.execute(
+                "insert into marts.customer_cost_to_serve values "
+                "(?, ?, 'order_entry', 'customer_service', 'time_driven', 1, 10, 1, ?, 'closed')",
+                [period, customer, cost],
+            )
+    con.execute(
+        "insert or replace into audit.allocated_periods values "
+        "(?, 'sha', 'test', 'run', now(), nextval('audit.build_seq'))",
+        [period],
+    )
+
+
+def build(con, settings: MartSettings = DEFAULTS) -> dict[str, list[str]]:
+    """Rebuild what is pending, as the assets do; return the months rebuilt per table."""
+    rebuilt = {}
+    for mart in marts.marts(settings):
+        rebuilt[mart.name] = marts.pending(con, mart, settings)
+        marts.rebuild(con, mart, rebuilt[mart.name], settings, "run")
+    return rebuilt
+
+
+def rows(con, sql: str, params=None) -> list[dict]:
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+
+
+# Ten customers in 2025-01: (gross, discount, cogs, cost-to-serve); operating profit is
+# gross - discount - cogs - cost: 500, 300, 200, 100, 50, 0, -20, -30, -100, -400 (total 600).
+JANUARY = {
+    "C01": (2000, 100, 1000, 400),
+    "C02": (1000, 50, 500, 150),
+    "C03": (1000, 200, 500, 100),
+    "C04": (600, 100, 300, 100),
+    "C05": (400, 0, 200, 150),
+    "C06": (200, 0, 100, 100),
+    "C07": (200, 20, 100, 100),
+    "C08": (100, 0, 50, 80),
+    "C09": (0, 0, 0, 100),
+    "C10": (400, 100, 200, 500),
+}
+# December: C03 1000, C01 100, C05 50, C07 10, C10 -5; only C03 (rank 1 of 5) is on top.
+DECEMBER = {
+    "C03": (2000, 0, 1000, 0),
+    "C01": (200, 0, 100, 0),
+    "C05": (100, 0, 50, 0),
+    "C07": (20, 0, 10, 0),
+    "C10": (0, 0, 0, 5),
+}
+
+
+def test_customer_profitability_pnl(con):
+    add_month(con, "2025-01", {"C01": (2000, 100, 1000, 400), "C09": (0, 0, 0, 100)})
+    con.execute(
+        "insert into raw.sales_ledger values ('cn1', 'CN1', 'credit_note', '2025-01-20', 'C01', "
+        "'P1', -2, -300, -15, -150, 'EUR', 'web', 0, 1, 1)"
+    )
+    con.execute("update raw.sales_ledger set off_invoice_amount = 40 where line_id = '2025-01-C01'")
+    build(con, ONE_MONTH)
+    c01, c09 = rows(con, "select * from marts.customer_profitability order by customer_id")
+    assert c01["invoiced_gross"] == D("2000.00")
+    assert c01["credit_notes_gross"] == D("-300.00")
+    assert c01["gross_revenue"] == D("1700.00")
+    assert c01["discounts"] == D("85.00")
+    assert c01["off_invoice"] == D("40.00")
+    assert c01["net_revenue"] == D("1575.00")  # 1700 - 85 - 40
+    assert c01["cogs"] == D("850.00")
+    assert c01["gross_margin"] == D("725.00")
+    assert c01["cost_to_serve"] == D("400.00")
+    assert c01["operating_profit"] == D("325.00")
+    assert c01["gross_margin_pct"] == D("46.03")  # 725 / 1575
+    assert c01["operating_margin_pct"] == D("20.63")  # 325 / 1575
+    assert (c01["orders"], c01["credit_notes"], c01["invoice_lines"]) == (1, 1, 1)
+    assert (c01["units_sold"], c01["units_returned"]) == (D(1), D(2))
+    assert (c01["main_channel"], c01["top_cost_activity"]) == ("web", "order_entry")
+    # cost but no revenue: still a row, margins undefined
+    assert c09["net_revenue"] == 0 and c09["operating_profit"] == D("-100.00")
+    assert c09["operating_margin_pct"] is None and c09["main_channel"] == "none"
+    assert marts.untied(con) == []
+
+
+def test_tiers_cumulative_shares_and_quadrants(con):
+    add_month(con, "2024-12", DECEMBER)
+    add_month(con, "2025-01", JANUARY)
+    build(con, ONE_MONTH)
+    jan = {
+        r["customer_id"]: r
+        for r in rows(con, "select * from marts.customer_tiers where period = '2025-01'")
+    }
+    ranked = sorted(jan, key=lambda c: jan[c]["profit_rank"])
+    assert ranked == [f"C{i:02d}" for i in range(1, 11)]
+    assert [jan[c]["operating_profit"] for c in ranked] == [
+        D(x) for x in (500, 300, 200, 100, 50, 0, -20, -30, -100, -400)
+    ]
+    assert [jan[c]["cumulative_profit"] for c in ranked] == [
+        D(x) for x in (500, 800, 1000, 1100, 1150, 1150, 1130, 1100, 1000, 600)
+    ]
+    assert [jan[c]["cumulative_profit_pct"] for c in ranked] == [
+        D(x)
+        for x in (
+            "83.3333", "133.3333", "166.6667", "183.3333", "191.6667",
+            "191.6667", "188.3333", "183.3333", "166.6667", "100.0000",
+        )
+    ]  # fmt: skip
+    assert [jan[c]["cumulative_customer_pct"] for c in ranked] == [D(10 * i) for i in range(1, 11)]
+    # 20 / 70 / 10 of ten customers: two on top, one at the bottom
+    assert [jan[c]["tier"] for c in ranked] == (
+        ["highly profitable"] * 2 + ["break-even"] * 7 + ["unprofitable"]
+    )
+    # medians over the nine with revenue: price realisation 95%, cost-to-serve 37.5% of net
+    assert jan["C01"]["net_price_realisation_pct"] == D("95.0000")
+    assert jan["C01"]["cost_to_serve_pct"] == D("21.0526")  # 400 / 1900
+    assert {c: jan[c]["shapiro_quadrant"] for c in ranked} == {
+        "C01": "passive",  # 95% >= median, 21% < median
+        "C02": "passive",
+        "C03": "bargain basement",  # 80%, 12.5%
+        "C04": "bargain basement",  # 83.3%, 20%
+        "C05": "carriage trade",  # 100%, 37.5% (at the median counts as high)
+        "C06": "carriage trade",
+        "C07": "aggressive",  # 90%, 55.6%
+        "C08": "carriage trade",
+        "C09": None,  # no revenue
+        "C10": "aggressive",  # 75%, 166.7%
+    }
+    # December: C03 was the only top customer of five (rank 1 <= 20% of 5)
+    assert {c: (jan[c]["previous_tier"], jan[c]["tier_change"]) for c in jan} == {
+        "C01": ("break-even", "up"),
+        "C02": (None, "new"),
+        "C03": ("highly profitable", "down"),
+        "C04": (None, "new"),
+        "C05": ("break-even", "same"),
+        "C06": (None, "new"),
+        "C07": ("break-even", "same"),
+        "C08": (None, "new"),
+        "C09": (None, "new"),
+        "C10": ("break-even", "down"),
+    }
+
+
+def test_whale_curve_points_and_summary(con):
+    add_month(con, "2025-01", JANUARY)
+    build(con, ONE_MONTH)
+    curve = rows(con, "select * from marts.whale_curve order by customer_pct")
+    assert [p["customer_pct"] for p in curve] == list(range(101))
+    at = {p["customer_pct"]: p for p in curve}
+    assert (at[0]["customers_counted"], at[0]["cumulative_profit_pct"]) == (0, D(0))
+    assert (at[15]["customers_counted"], at[15]["cumulative_profit_pct"]) == (1, D("83.3333"))
+    assert at[20]["cumulative_profit_pct"] == D("133.3333")
+    assert at[100]["cumulative_profit_pct"] == D("100.0000")
+    summary = at[100]
+    assert summary["customers"] == 10 and summary["total_profit"] == D("600.00")
+    assert summary["peak_profit_pct"] == D("191.6667")
+    assert summary["peak_customer_pct"] == D("50.0000")  # first reached at rank 5
+    assert summary["top_customers_pct"] == D("20.0000")
+    assert summary["top_profit_pct"] == D("133.3333")  # (500 + 300) / 600
+    assert summary["bottom_customers_pct"] == D("10.0000")
+    assert summary["bottom_profit_pct"] == D("-66.6667")  # -400 / 600
+    assert summary["unprofitable_customers"] == 4
+    assert marts.whale_summary(con)["top_profit_pct"] == D("133.3333")
+
+
+def test_a_customer_losing_money_is_never_highly_profitable(con):
+    add_month(con, "2025-01", {"C01": (100, 0, 50, 60), "C02": (100, 0, 50, 80)})
+    build(con, dataclasses.replace(ONE_MONTH, top_share=D("0.5"), bottom_share=D("0")))
+    tiers = rows(con, "select customer_id, tier from marts.customer_tiers order by 1")
+    assert [t["tier"] for t in tiers] == ["break-even", "break-even"]
+    whale = rows(con, "select * from marts.whale_curve where customer_pct = 100")[0]
+    assert whale["total_profit"] == D("-40.00") and whale["top_profit_pct"] is None
+
+
+def _trend_months(margins: dict[str, list[int | None]]) -> dict[str, dict[str, tuple]]:
+    """Months 2024-07.. with each customer's operating margin: gross 1000, COGS 500, cost
+    500 - 10 x margin, so net revenue is 1000 and the margin is exactly the number given."""
+    months: dict[str, dict[str, tuple]] = {}
+    for customer, series in margins.items():
+        for i, margin in enumerate(series):
+            if margin is not None:
+                period = f"2024-{7 + i:02d}"
+                months.setdefault(period, {})[customer] = (1000, 0, 500, 500 - 10 * margin)
+    return months
+
+
+def test_trend_slopes_on_series_with_known_slopes(con):
+    series = {
+        "UP": [10, 12, 14, 16, 18, 20],  # slope +2 pp/month
+        "DOWN": [20, 18, 16, 14, 12, 10],  # slope -2, five months of decline
+        "FLAT": [15, 15, 15, 15, 15, 15],
+        "ZIGZAG": [10, 20, 10, 20, 10, 20],  # slope 15 / 17.5 = 0.857...
+        "NEW": [None, None, None, None, 10, 30],  # two points: not enough
+        "DIP": [30, 30, 30, 29, 28, 27],  # slope -0.63 (stable), but three months falling
+    }
+    for period, customers in sorted(_trend_months(series).items()):
+        add_month(con, period, customers)
+    build(con)
+    dec = {
+        r["customer_id"]: r
+        for r in rows(con, "select * from marts.customer_trends where period = '2024-12'")
+    }
+    slopes = {c: dec[c]["margin_slope_pp"] for c in series}
+    assert slopes == {
+        "UP": D("2.0000"),
+        "DOWN": D("-2.0000"),
+        "FLAT": D("0.0000"),
+        "ZIGZAG": D("0.8571"),
+        "NEW": None,
+        "DIP": D("-0.6286"),  # sum (x - 2.5)(y - 29) = -11 over 17.5
+    }
+    assert {c: dec[c]["months_declining"] for c in series} == {
+        "UP": 0, "DOWN": 5, "FLAT": 0, "ZIGZAG": 0, "NEW": 0, "DIP": 3,
+    }  # fmt: skip
+    assert {c: dec[c]["trend"] for c in series} == {
+        "UP": "improving",
+        "DOWN": "declining",
+        "FLAT": "stable",
+        "ZIGZAG": "stable",
+        "NEW": "insufficient history",
+        "DIP": "declining",  # three consecutive falls (declining_months = 3)
+    }
+    up = dec["UP"]
+    assert (up["profit_3m"], up["profit_6m"]) == (D("540.00"), D("900.00"))
+    assert (up["operating_margin_3m_pct"], up["operating_margin_6m_pct"]) == (
+        D("18.00"),
+        D("15.00"),
+    )
+    assert up["net_revenue_growth_pct"] == D("0.00")
+    assert up["cost_to_serve_growth_pct"] == D("-15.79")  # 960 against 1140
+    assert dec["NEW"]["slope_points"] == 2
+    # the slope window is slope_months long: in 2024-09 UP has three points, slope still 2
+    sep = rows(
+        con, "select * from marts.customer_trends where period = '2024-09' and customer_id = 'UP'"
+    )
+    assert (sep[0]["slope_points"], sep[0]["margin_slope_pp"]) == (3, D("2.0000"))
+
+
+def test_segment_rollup_and_erosion_while_growing(con):
+    # Retail grows (revenue 1000 -> 1000 -> 1000 then 2000 x 3) while its margin falls 10 points
+    for i, period in enumerate(["2024-07", "2024-08", "2024-09", "2024-10", "2024-11", "2024-12"]):
+        grow = i >= 3
+        add_month(
+            con,
+            period,
+            {"R1": (2000 if grow else 1000, 0, 1000 if grow else 500, (1200 if grow else 400))},
+        )
+        add_month(con, period, {"W1": (1000, 0, 500, 300)}, segment="Wholesale")
+    build(con)
+    dec = {
+        (r["grouping_level"], r["segment"]): r
+        for r in rows(con, "select * from marts.segment_profitability where period = '2024-12'")
+    }
+    retail = dec[("segment", "Retail")]
+    assert retail["net_revenue_growth_pct"] == D("100.00")
+    assert (retail["operating_margin_prior_pct"], retail["operating_margin_recent_pct"]) == (
+        D("10.00"), D("-10.00"),
+    )  # fmt: skip
+    assert retail["margin_change_pp"] == D("-20.00") and retail["eroding_while_growing"]
+    assert not dec[("segment", "Wholesale")]["eroding_while_growing"]
+    total = dec[("all", "All")]
+    assert total["net_revenue"] == D("3000.00") and total["customers"] == 2
+    levels = {
+        r[0]
+        for r in con.execute(
+            "select distinct grouping_level from marts.segment_profitability"
+        ).fetchall()
+    }
+    assert levels == {
+        "segment, region, channel",
+        "segment, region",
+        "segment",
+        "region",
+        "channel",
+        "all",
+    }
+
+
+def test_a_change_rebuilds_the_month_and_the_windows_that_read_it(con):
+    for month in range(1, 13):
+        add_month(con, f"2025-{month:02d}", {"C01": (100, 0, 50, 10), "C02": (100, 0, 50, 60)})
+    first = build(con)
+    assert all(len(months) == 12 for months in first.values())
+    assert all(not months for months in build(con).values())  # nothing changed: nothing to do
+    # late data for March: the allocation rebuilds March
+    add_month(con, "2025-03", {"C02": (500, 0, 100, 0)})
+    again = build(con)
+    assert again["customer_profitability"] == ["2025-03"]
+    assert again["whale_curve"] == again["customer_tiers"]
+    assert again["customer_tiers"] == [f"2025-{m:02d}" for m in range(3, 13)]  # window 12
+    assert again["customer_trends"] == [f"2025-{m:02d}" for m in range(3, 13)]
+    assert again["segment_profitability"] == [
+        "2025-03",
+        "2025-04",
+        "2025-05",
+        "2025-06",
+        "2025-07",
+        "2025-08",
+    ]
+    # other settings: everything is rebuilt with them
+    wider = dataclasses.replace(MartSettings(), window_months=6)
+    assert all(len(months) == 12 for months in build(con, wider).values())
