@@ -50,6 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     _path_options(demo)
     _generator_options(demo)
     demo.set_defaults(handler=_demo)
+
+    summary = commands.add_parser(
+        "summary", help="print the whale curve, tiers and top/bottom customers of a month"
+    )
+    _path_options(summary)
+    summary.add_argument("--period", help="month YYYY-MM (default: the latest published)")
+    summary.set_defaults(handler=_summary)
+
+    doc = commands.add_parser(
+        "schema-doc", help="print the published tables' schema as Markdown (from the catalog)"
+    )
+    doc.add_argument("--write", type=Path, metavar="README", help="update the block in this file")
+    doc.set_defaults(handler=_schema_doc)
     return parser
 
 
@@ -113,6 +126,24 @@ def _run(args: argparse.Namespace) -> int:
 
         report = run_pipeline(settings)
     print(report)
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from pfd_pipeline.summary import commercial_summary
+
+    print(commercial_summary(_settings(args).published_db, args.period))
+    return 0
+
+
+def _schema_doc(args: argparse.Namespace) -> int:
+    from pfd_pipeline.publish import schema_markdown, write_schema_section
+
+    if args.write:
+        changed = write_schema_section(args.write)
+        print(f"{args.write}: schema section {'updated' if changed else 'already current'}")
+    else:
+        print(schema_markdown())
     return 0
 
 

@@ -35,9 +35,7 @@ class Plan:
     @property
     def has_work(self) -> bool:
         return (
-            any(self.new_files.values())
-            or bool(self.months_to_reallocate)
-            or bool(self.to_refresh)
+            any(self.new_files.values()) or bool(self.months_to_reallocate) or bool(self.to_refresh)
         )
 
     @property

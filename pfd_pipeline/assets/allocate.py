@@ -13,6 +13,7 @@ from pfd_pipeline.allocate import (
 from pfd_pipeline.assets.ingest import asset_key
 from pfd_pipeline.cost_model import CostModelError, load_cost_model
 from pfd_pipeline.planning import today
+from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
 from pfd_pipeline.warehouse import ensure_schema, table_metadata
@@ -77,6 +78,9 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     allocate_period(con, model, period, context.run.run_id)
                 except AllocationError as exc:
                     raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            if pending:  # column descriptions for the UI's schema view, as published
+                for asset_key in (COST_TO_SERVE, ACTIVITY_RATES, RECONCILIATION):
+                    describe(con, asset_key.path[-1], "marts." + asset_key.path[-1])
             off = unbalanced(con)
             rebuilt = "\n".join(f"| {p.period} | {p.status} | {p.reason} |" for p in pending)
             run_meta = {

@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline import marts
 from pfd_pipeline.assets.allocate import COST_TO_SERVE
+from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.warehouse import markdown_table, table_metadata
 
@@ -59,6 +60,8 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             if periods:
                 context.log.info(f"rebuilding {mart.name}: {_span(periods)}")
             marts.rebuild(con, mart, periods, settings.marts, context.run.run_id)
+            if periods:  # column descriptions for the UI's schema view, as published
+                describe(con, mart.name, f"marts.{mart.name}")
             metadata = {
                 **table_metadata(con, f"marts.{mart.name}"),
                 "months_rebuilt": dg.MetadataValue.int(len(periods)),

@@ -1,0 +1,206 @@
+"""Publishing: the DuckDB file and Parquet hold exactly the work store's tables, documented,
+readable by a second (read-only, or older) client, and switched without half-written states."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from mart_helpers import JANUARY, add_month, build
+
+from pfd_pipeline import allocate, marts
+from pfd_pipeline.publish import (
+    PUBLISHED_TABLES,
+    catalog,
+    ensure_tables,
+    publish_duckdb,
+    publish_parquet,
+    schema_markdown,
+    source_of,
+)
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.warehouse import ensure_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPAT = ROOT / ".venv" / "compat" / "duckdb-1.4.0"
+
+
+@pytest.fixture
+def work():
+    """A work store with two months of marts, as after a run."""
+    con = duckdb.connect()
+    ensure_schema(con)
+    allocate.ensure_tables(con)
+    marts.ensure_tables(con)
+    ensure_tables(con)
+    add_month(con, "2024-12", {"C01": (200, 0, 100, 50), "C02": (300, 0, 100, 400)})
+    add_month(con, "2025-01", JANUARY)
+    build(con)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(warehouse_dir=tmp_path / "warehouse")
+
+
+def _rows(con, table: str) -> list[tuple]:
+    return sorted(con.execute(f"select * from {table}").fetchall(), key=repr)
+
+
+def test_published_file_is_documented_and_equals_the_work_store(work, settings):
+    settings.warehouse_dir.mkdir()
+    first = publish_duckdb(work, settings, "run-1")
+    assert first.full and first.periods["customer_tiers"] == ["2024-12", "2025-01"]
+    reader = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        tables = {
+            name: comment
+            for name, comment in reader.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
+        assert set(tables) == set(PUBLISHED_TABLES)
+        assert all(tables.values()), "every table carries a description"
+        for table, doc in catalog().items():
+            columns = reader.execute(
+                "select column_name, comment from duckdb_columns() "
+                "where schema_name = 'marts' and table_name = ? order by column_index",
+                [table],
+            ).fetchall()
+            assert [c for c, _ in columns] == list(doc.columns), table
+            assert [text for _, text in columns] == list(doc.columns.values()), table
+            if table != "publication":
+                assert _rows(reader, f"marts.{table}") == _rows(work, source_of(table)), table
+        money = reader.execute(
+            "select data_type from duckdb_columns() where table_name = 'customer_profitability' "
+            "and column_name = 'operating_profit'"
+        ).fetchall()
+        assert money == [("DECIMAL(18,2)",)]
+        assert reader.execute("select run_id, latest_period from marts.publication").fetchall() == [
+            ("run-1", "2025-01")
+        ]
+    finally:
+        reader.close()
+
+
+def test_a_reader_holding_the_file_keeps_its_state_and_sees_the_new_one_on_reconnecting(
+    work, settings
+):
+    settings.warehouse_dir.mkdir()
+    publish_duckdb(work, settings, "run-1")
+    reader = duckdb.connect(str(settings.published_db), read_only=True)
+    before = reader.execute("select count(*) from marts.customer_profitability").fetchall()[0][0]
+    # late data for December: one new customer, rebuilt and republished while the reader is open
+    add_month(work, "2024-12", {"C77": (1000, 0, 500, 0)})
+    build(work)
+    second = publish_duckdb(work, settings, "run-2")
+    assert not second.full
+    assert second.periods["customer_profitability"] == ["2024-12"]
+    assert second.periods["customer_tiers"] == ["2024-12", "2025-01"]  # January reads December
+    assert second.periods["activity_rates"] == ["2024-12"]
+    assert (
+        reader.execute("select count(*) from marts.customer_profitability").fetchall()[0][0]
+        == before
+    )
+    reader.close()
+    reader = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        assert _rows(reader, "marts.customer_profitability") == _rows(
+            work, "marts.customer_profitability"
+        )
+        assert reader.execute("select run_id from marts.publication").fetchall() == [("run-2",)]
+    finally:
+        reader.close()
+    # nothing new: the file is left as it is
+    inode = os.stat(settings.published_db).st_ino
+    assert not any(publish_duckdb(work, settings, "run-3").periods.values())
+    assert os.stat(settings.published_db).st_ino == inode
+    assert not list(settings.warehouse_dir.glob(".*.next*"))
+
+
+def test_parquet_is_hive_partitioned_by_period_and_reuses_unchanged_months(work, settings):
+    settings.warehouse_dir.mkdir()
+    publish_parquet(work, settings, "run-1")
+    root = settings.parquet_dir
+    assert root.is_symlink()
+    assert sorted(p.name for p in (root / "customer_profitability").iterdir()) == [
+        "period=2024-12",
+        "period=2025-01",
+    ]
+    for table in PUBLISHED_TABLES:
+        if table == "publication":
+            continue
+        expected = work.execute(f"select count(*) from {source_of(table)}").fetchall()[0][0]
+        if expected == 0:  # the fixture has no resources: nothing allocated, no files
+            continue
+        glob = root / table / "**" / "*.parquet"
+        read = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning = 1)")
+        assert read.fetchall()[0][0] == expected, table
+    files = root / "customer_profitability" / "*" / "*.parquet"
+    profit = duckdb.sql(
+        f"select period, sum(operating_profit) from read_parquet('{files}', hive_partitioning = 1) "
+        "group by all order by 1"
+    ).fetchall()
+    assert (
+        profit
+        == work.execute(
+            "select period, sum(operating_profit) from marts.customer_profitability "
+            "group by all order by 1"
+        ).fetchall()
+    )
+    assert profit[1][1] == Decimal("600.00")  # January's hand-computed total
+    old = (root / "customer_profitability" / "period=2024-12").resolve()
+    december = next(old.iterdir())
+    # January changes; December's files are hard links to the previous folder's
+    add_month(work, "2025-01", {"C77": (1000, 0, 500, 0)})
+    build(work)
+    publish_parquet(work, settings, "run-2")
+    new_december = next((root / "customer_profitability" / "period=2024-12").iterdir())
+    assert new_december.stat().st_ino == december.stat().st_ino
+    assert old.exists(), "the previous folder stays for readers still scanning it"
+    files = root / "customer_profitability" / "period=2025-01" / "*.parquet"
+    january = duckdb.sql(f"select sum(operating_profit) from read_parquet('{files}')")
+    january = january.fetchall()[0][0]
+    assert january == Decimal("1100.00")
+    assert len(list((settings.warehouse_dir / ".parquet-versions").iterdir())) == 2
+
+
+def test_the_published_file_opens_in_duckdb_1_4(work, settings):
+    assert COMPAT.is_dir(), f"{COMPAT} is missing: `make test` installs it"
+    settings.warehouse_dir.mkdir()
+    publish_duckdb(work, settings, "run-1")
+    add_month(work, "2025-01", {"C77": (1000, 0, 500, 0)})
+    build(work)
+    publish_duckdb(work, settings, "run-2")  # an incremental publication keeps the version
+    script = (
+        "import sys, duckdb; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(duckdb.__version__, con.execute('select count(*), sum(operating_profit) "
+        "from marts.customer_tiers where period = \\'2025-01\\'').fetchall()[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(settings.published_db)],
+        env={**os.environ, "PYTHONPATH": str(COMPAT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "1.4.0"
+    # January's 600, December's 50 - 200 (C01, C02), and C77's 500: window of 12 months
+    assert "(11, Decimal('950.00'))" in out.stdout
+
+
+def test_readme_documents_every_published_table_and_column():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert schema_markdown() in readme, "run `pfd schema-doc --write README.md`"
+    for table, doc in catalog().items():
+        assert f"`marts.{table}`" in readme
+        for column in doc.columns:
+            assert f"| `{column}` |" in readme
