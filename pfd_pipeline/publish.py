@@ -30,6 +30,7 @@ import duckdb
 import yaml
 
 from pfd_pipeline.errors import PfdError
+from pfd_pipeline.faults import crash_point
 from pfd_pipeline.marts import MART_NAMES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
@@ -183,8 +184,10 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
         con.execute(f"DETACH {ALIAS}")
         con.execute("DROP TABLE IF EXISTS publish_periods")
     _fsync(next_file)
+    crash_point("before_duckdb_switch")
     os.replace(next_file, target)
     _fsync(target.parent)
+    crash_point("after_duckdb_switch")
     _record(con, "duckdb", fingerprint, run_id, periods, full)
     return Publication("duckdb", target, full, periods, time.perf_counter() - started)
 
@@ -246,6 +249,7 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
     swap = link.with_name(f".{link.name}.next")
     swap.unlink(missing_ok=True)
     swap.symlink_to(Path(VERSIONS_DIR) / folder.name, target_is_directory=True)
+    crash_point("before_parquet_switch")
     os.replace(swap, link)
     _fsync(link.parent)
     _record(con, "parquet", fingerprint, run_id, periods, full)

@@ -123,7 +123,7 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
             """,
             {"run_id": run_id},
         ).fetchall()
-        allocation = _allocation_lines(con, run_id)
+        allocation = _allocation_lines(con, run_id) + _mart_lines(con, run_id)
     finally:
         con.close()
     widths = (8, 7, 13, 13, 10, 14)
@@ -143,6 +143,24 @@ def warehouse_summary(settings: Settings, run_id: str | None) -> str:
         f"Published for BI: {settings.published_db} (schema marts) and {settings.parquet_dir}/"
     )
     return "\n".join(lines)
+
+
+def _mart_lines(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
+    """Months of each mart rebuilt by this run (downstream of new or late data)."""
+    if run_id is None or not table_exists(con, "audit.mart_periods"):
+        return []
+    rows = con.execute(
+        "SELECT table_name, count(*), min(period), max(period) FROM audit.mart_periods "
+        "WHERE run_id = ? GROUP BY table_name ORDER BY min(build_id)",
+        [run_id],
+    ).fetchall()
+    if not rows:
+        return ["Marts: nothing to rebuild."]
+    lines = ["Marts rebuilt in this run:"]
+    for table, n, first, last in rows:
+        span = first if n == 1 else f"{first} to {last}"
+        lines.append(f"  {table:<24}{n:>4} month(s): {span}")
+    return lines
 
 
 def _allocation_lines(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:

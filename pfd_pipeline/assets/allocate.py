@@ -12,6 +12,7 @@ from pfd_pipeline.allocate import (
 )
 from pfd_pipeline.assets.ingest import asset_key
 from pfd_pipeline.cost_model import CostModelError, load_cost_model
+from pfd_pipeline.faults import crash_point
 from pfd_pipeline.planning import today
 from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
@@ -76,6 +77,7 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 context.log.info(f"allocating {period.period} ({period.status}): {period.reason}")
                 try:
                     allocate_period(con, model, period, context.run.run_id)
+                    crash_point("mid_allocation")
                 except AllocationError as exc:
                     raise dg.Failure(description=str(exc), allow_retries=False) from exc
             if pending:  # column descriptions for the UI's schema view, as published

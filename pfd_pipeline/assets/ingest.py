@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from pfd_pipeline.faults import crash_point
 from pfd_pipeline.ingest import IngestError, SourceOutcome, ingest_source, known_customers
 from pfd_pipeline.landing import FileRejected, discover
 from pfd_pipeline.planning import today
@@ -165,6 +166,7 @@ def build_ingest_asset(
                 )
             except (IngestError, FileRejected) as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            crash_point("after_ingest")
             context.log.info(
                 f"{source.name}: {outcome.loaded} file(s) loaded, {outcome.duplicates} duplicate, "
                 f"{outcome.rows_accepted} rows accepted, {outcome.rows_rejected} rejected"

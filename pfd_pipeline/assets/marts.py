@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline import marts
 from pfd_pipeline.assets.allocate import COST_TO_SERVE
+from pfd_pipeline.faults import crash_point
 from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.warehouse import markdown_table, table_metadata
@@ -60,6 +61,8 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             if periods:
                 context.log.info(f"rebuilding {mart.name}: {_span(periods)}")
             marts.rebuild(con, mart, periods, settings.marts, context.run.run_id)
+            if mart.name == "customer_profitability":
+                crash_point("after_marts")
             if periods:  # column descriptions for the UI's schema view, as published
                 describe(con, mart.name, f"marts.{mart.name}")
             metadata = {

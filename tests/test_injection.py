@@ -1,0 +1,122 @@
+"""No injection: values from data files and the cost model never become SQL text, and paths
+from configuration stay inside their folders."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pfd_pipeline.settings import ConfigError, Settings
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pfd_pipeline"
+
+# Every expression interpolated into SQL text anywhere in the package. Each is a table, schema
+# or column name taken from a fixed list in the code, a path the pipeline controls (quoted by
+# publish._literal), or a constant; none can carry a value read from a landing file or the
+# cost model. A new interpolation must be added here, on purpose, after the same check.
+ALLOWED = {
+    "table",  # allocate.TEMP_TABLES, publish.PUBLISHED_TABLES, warehouse callers' fixed names
+    "name",  # cost_model: the fixed model.* table names; publish: a source_of() part
+    "source.table",  # sources.SOURCES
+    "stage_table(source)",
+    "key",  # sources.Source.key columns, from the contract
+    "ALIAS",
+    "source_of(table)",
+    "_literal(next_file)",
+    "_literal(settings.publish.storage_version)",  # checked against v\d+.\d+.\d+ at load
+    "_literal(table)",
+    "_literal(out)",
+    "_literal(folder / table / 'data_0.parquet')",
+    "_publication_query()",
+    "qualified",  # publish.describe: built from the catalog's table names
+    "_literal(text)",
+    "column",  # catalog.yaml column names, checked against the tables before publishing
+    "PREVIEW_ROWS",
+    "order",  # summary: one of two fixed ORDER BY clauses
+    "SHOWN",
+    "mart.name",
+    "s.table",  # runner: sources.SOURCES
+    # publish.describe: the catalog's own text, quoted by _literal
+    "_literal(f'{doc.description} Grain: {doc.grain}.')",
+    "doc.description",
+    "doc.grain",
+}
+
+
+def _sql_interpolations() -> dict[str, set[str]]:
+    """Source text of every {expression} in an f-string passed to .execute()/.sql()."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "generate.py":  # writes landing files, runs no SQL on data
+            continue
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("execute", "sql")
+                and node.args
+            ):
+                continue
+            for part in ast.walk(node.args[0]):
+                if isinstance(part, ast.FormattedValue):
+                    text = ast.get_source_segment(source, part.value)
+                    found.setdefault(text, set()).add(path.name)
+    return found
+
+
+def test_sql_text_interpolates_only_names_from_fixed_lists():
+    found = _sql_interpolations()
+    assert found, "the scan finds the f-strings"
+    unexpected = {expr: files for expr, files in found.items() if expr not in ALLOWED}
+    assert unexpected == {}
+    assert ALLOWED - set(found) == set(), "stale entries: keep the list exact"
+
+
+def test_hostile_values_in_landing_files_are_stored_as_text(tmp_path):
+    from pfd_pipeline.ingest import ingest_source
+    from pfd_pipeline.landing import discover
+    from pfd_pipeline.sources import SOURCES
+    from pfd_pipeline.validation import ValidationContext
+    from pfd_pipeline.warehouse import ensure_schema
+
+    hostile = "Robert'); DROP TABLE raw.sales_ledger; --"
+    landing = tmp_path / "landing" / "customers"
+    landing.mkdir(parents=True)
+    (landing / "customers_2025-01-01.csv").write_text(
+        "customer_id,customer_name,segment,region,acquired_on\n"
+        f'C1,"{hostile}","Retail\'; DELETE FROM audit.ingested_files; --",North,2024-01-01\n',
+        encoding="utf-8",
+    )
+    con = duckdb.connect()
+    ensure_schema(con)
+    source = SOURCES["customers"]
+    files = discover(tmp_path / "landing", source)
+    ctx = ValidationContext(as_of=dt.date(2025, 2, 1))
+    ingest_source(con, source, files, ctx, run_id="r", batch_rows=100, max_reject_share=0.5)
+    assert con.execute("select customer_name, segment from raw.customers").fetchall() == [
+        (hostile, "Retail'; DELETE FROM audit.ingested_files; --")
+    ]
+    assert con.execute("select count(*) from audit.ingested_files").fetchall() == [(1,)]
+    assert con.execute("select count(*) from raw.sales_ledger").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [
+        ("cost_model:\n  file: ../../etc/passwd\n", "cost_model.file"),
+        ("cost_model:\n  file: /etc/passwd\n", "cost_model.file"),
+        ("publish:\n  duckdb_file: ../outside.duckdb\n", "publish.duckdb_file"),
+        ("publish:\n  parquet_dir: /tmp/elsewhere\n", "publish.parquet_dir"),
+        ('publish:\n  storage_version: "v1.4.0\'); DROP TABLE x; --"\n', "publish.storage_version"),
+    ],
+)
+def test_paths_and_names_from_configuration_stay_inside_their_folders(tmp_path, section, value):
+    config = tmp_path / "pfd.yaml"
+    config.write_text(section, encoding="utf-8")
+    with pytest.raises(ConfigError, match=value.replace(".", r"\.")):
+        Settings.load(tmp_path / "landing", tmp_path / "warehouse", config)
