@@ -156,9 +156,17 @@ def _check_capacity(con: duckdb.DuckDBPyConnection, model: CostModel, period: st
     ).fetchall()
     if missing:
         resource, supplied, capacity = missing[0]
-        what = "no practical_capacity_minutes" if capacity is None else f"capacity {capacity}"
+        where = con.execute(
+            "select f.path, r._row_number from raw.resource_costs as r "
+            "join audit.ingested_files as f on f.file_id = r._file_id "
+            "where r.period = ? and r.resource = ?",
+            [period, resource],
+        ).fetchall()
+        place = f"{where[0][0]} row {where[0][1]}" if where else f"resources/ for {period}"
+        what = "is empty" if capacity is None else f"is {capacity}"
         raise AllocationError(
-            f"resources/ for {period}: resource {resource!r} has cost {supplied} but {what}; "
+            f"{place}, column practical_capacity_minutes (rule capacity_positive): resource "
+            f"{resource!r} has cost {supplied} in {period} but its practical capacity {what}; "
             f"it is time-driven in {model.path.name} (resources.{resource}.method), so its rate "
             "= cost / practical capacity minutes needs a positive capacity. Deliver the capacity "
             "or change the method."

@@ -229,7 +229,7 @@ def _reject_share_failures(
                     o.file.relpath,
                     f"{o.rows_rejected} of {o.rows_read} rows rejected "
                     f"({o.rows_rejected / o.rows_read:.1%}, above the {max_share:.1%} allowed by "
-                    f"validation.max_reject_share), e.g. {listed}",
+                    f"validation.max_reject_share; rule max_reject_share), e.g. {listed}",
                 )
             )
     return messages

@@ -2,11 +2,17 @@
 
 A landing file is read with every value as a string, exactly as delivered; validation decides
 what the values mean. Reading normalises only what is safe to normalise: header names (trimmed,
-lower case), values (trimmed, empty means absent) and label columns (lower case).
+lower case), values (trimmed, empty means absent) and label columns (lower case). Blank lines of
+a CSV file (every value empty) are not rows: they are skipped, but still counted in the row
+numbers, so that row N stays line N + 1 of a file without line breaks inside quoted values.
+
+A file that cannot be read as a whole raises FileRejected naming the file, the rule it broke
+(FILE_RULES) and, where there is one, the row and column.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import re
@@ -20,15 +26,35 @@ from pfd_pipeline.validation import FILE_ID, RAW_RECORD, ROW_NUMBER
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 _DAY_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_POLARS_DUPLICATE = re.compile(r"(.*)_duplicated_\d+")  # polars' name for a repeated header
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+# Every rule a whole file can break, with what it asks for (see also ingest.max_reject_share).
+FILE_RULES: dict[str, str] = {
+    "not_empty": "a file holds at least a header row",
+    "utf8": "a CSV file is UTF-8 text",
+    "csv_syntax": "a CSV file is well-formed: every quote is closed",
+    "row_width": "no CSV row has more values than the header has columns",
+    "readable": "the file can be read as CSV or Parquet",
+    "unique_columns": "no column appears twice in the header (names compared case-insensitively)",
+    "required_columns": "the header has every required column of the source",
+    "date_in_name": "a YYYY-MM-DD in the file name is a real date",
+    "max_reject_share": "at most validation.max_reject_share of a file's rows are rejected",
+}
 
 
 class FileRejected(Exception):
-    """A landing file that cannot be ingested at all; the message says why and what to do."""
+    """A landing file that cannot be ingested at all; the message says why, what to do, and
+    names the rule (one of FILE_RULES)."""
 
-    def __init__(self, relpath: str, message: str) -> None:
-        super().__init__(f"{relpath}: {message}")
+    def __init__(self, relpath: str, reason: str, rule: str) -> None:
+        if rule not in FILE_RULES:
+            raise KeyError(rule)
         self.relpath = relpath
-        self.message = message
+        self.reason = reason
+        self.rule = rule
+        self.message = f"{reason} (rule {rule})"
+        super().__init__(f"{relpath}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -55,7 +81,7 @@ def file_day(path: Path, modified_ns: int) -> dt.date:
             return dt.date(year, month, day)
         except ValueError as exc:
             raise FileRejected(
-                path.name, f"the date in the file name is not a real date ({exc})"
+                path.name, f"the date in the file name is not a real date ({exc})", "date_in_name"
             ) from exc
     return dt.datetime.fromtimestamp(modified_ns / 1e9, tz=dt.UTC).date()
 
@@ -74,7 +100,7 @@ def discover(landing_dir: Path, source: Source) -> list[LandingFile]:
         try:
             day = file_day(path, stat.st_mtime_ns)
         except FileRejected as exc:
-            raise FileRejected(relpath, exc.message) from exc
+            raise FileRejected(relpath, exc.reason, exc.rule) from exc
         found.append(LandingFile(source, path, relpath, stat.st_size, stat.st_mtime_ns, day))
     return sorted(found, key=lambda f: (f.day, f.relpath))
 
@@ -96,11 +122,13 @@ def read(file: LandingFile, file_id: int) -> tuple[pl.DataFrame, list[str]]:
     Raises FileRejected when the file cannot be read or lacks a required column.
     """
     frame = _read_strings(file)
-    frame = frame.rename({c: c.strip().lstrip("\ufeff").lower() for c in frame.columns})
+    frame = frame.rename(dict(zip(frame.columns, _header(file, frame.columns), strict=True)))
     known = set(file.source.column_names)
     missing = [c for c in file.source.required_columns if c not in frame.columns]
     if missing:
-        raise FileRejected(file.relpath, _missing_message(missing, frame.columns))
+        raise FileRejected(
+            file.relpath, _missing_message(missing, frame.columns), "required_columns"
+        )
     extra = [c for c in frame.columns if c not in known]
     raw_record = pl.struct(pl.all()).struct.json_encode() if frame.width else pl.lit("{}")
     columns = []
@@ -119,13 +147,47 @@ def read(file: LandingFile, file_id: int) -> tuple[pl.DataFrame, list[str]]:
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW_NUMBER),
         raw_record.alias(RAW_RECORD),
     )
+    if SUFFIXES[file.path.suffix.lower()] == "csv" and frame.width:
+        # a blank line (or one of only commas and spaces) is no row; it keeps its row number
+        blank = pl.all_horizontal(
+            pl.col(c).str.strip_chars().fill_null("") == "" for c in frame.columns
+        )
+        out = out.filter(~frame.select(blank.alias("_blank")).to_series())
     return out, extra
+
+
+def _header(file: LandingFile, columns: list[str]) -> list[str]:
+    """Header names trimmed and lower case; a name that appears twice rejects the file."""
+    written, names = [], []
+    for name in columns:
+        repeated = _POLARS_DUPLICATE.fullmatch(name)  # polars renames `a,a` to a, a_duplicated_0
+        if repeated and repeated.group(1) in columns:
+            name = repeated.group(1)
+        written.append(name)
+        names.append(name.strip().lstrip("\ufeff").strip().lower())
+    twice = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if twice:
+        listed = "; ".join(
+            f"{n} (as {', '.join(repr(w) for w, m in zip(written, names, strict=True) if m == n)})"
+            for n in twice
+        )
+        raise FileRejected(
+            file.relpath,
+            f"the header names a column more than once: {listed}; which value counts would be "
+            "a guess",
+            "unique_columns",
+        )
+    return names
 
 
 def _read_strings(file: LandingFile) -> pl.DataFrame:
     kind = SUFFIXES[file.path.suffix.lower()]
     if file.size == 0:
-        raise FileRejected(file.relpath, "the file is empty (0 bytes, not even a header row)")
+        raise FileRejected(
+            file.relpath, "the file is empty (0 bytes, not even a header row)", "not_empty"
+        )
+    if kind == "csv":
+        _check_header_encoding(file)
     try:
         if kind == "parquet":
             frame = pl.read_parquet(file.path)
@@ -138,23 +200,101 @@ def _read_strings(file: LandingFile) -> pl.DataFrame:
             glob=False,
             raise_if_empty=True,
         )
+    except pl.exceptions.NoDataError as exc:
+        raise FileRejected(
+            file.relpath, "the file has no header row (only blank lines)", "not_empty"
+        ) from exc
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise FileRejected(file.relpath, _unreadable_message(file, kind, exc)) from exc
+        raise _unreadable(file, kind, exc) from exc
 
 
-def _unreadable_message(file: LandingFile, kind: str, exc: Exception) -> str:
+def _check_header_encoding(file: LandingFile) -> None:
+    """polars decodes the header leniently (only values strictly): check the first line here."""
+    with file.path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if head.startswith(_UTF16_BOMS):
+        raise FileRejected(
+            file.relpath,
+            "not valid UTF-8 text: the file starts with a UTF-16 byte order mark; "
+            "re-export the file as UTF-8",
+            "utf8",
+        )
+    first_line = head.split(b"\n", 1)[0]
+    if len(first_line) == len(head) and len(head) == 1 << 16:
+        return  # a header longer than 64 KiB: left to the reader
+    try:
+        first_line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise FileRejected(
+            file.relpath,
+            f"not valid UTF-8 text: byte 0x{first_line[bad.start]:02x} in the header (line 1) "
+            "cannot be decoded; re-export the file as UTF-8",
+            "utf8",
+        ) from None
+
+
+def _unreadable(file: LandingFile, kind: str, exc: Exception) -> FileRejected:
+    """Why a file cannot be read, with the row (and column) where it can be found."""
     if kind == "csv":
+        text = file.path.read_bytes()
         try:
-            text = file.path.read_bytes()
             text.decode("utf-8")
         except UnicodeDecodeError as bad:
             line = text[: bad.start].count(b"\n") + 1
-            return (
-                f"not valid UTF-8 text: byte 0x{text[bad.start]:02x} on line {line} "
-                "cannot be decoded; re-export the file as UTF-8"
+            where = _lossy_cell(file)
+            return FileRejected(
+                file.relpath,
+                f"not valid UTF-8 text: byte 0x{text[bad.start]:02x} on line {line}{where} "
+                "cannot be decoded; re-export the file as UTF-8",
+                "utf8",
             )
+        problem = _csv_problem(file)
+        if problem is not None:
+            return FileRejected(file.relpath, *problem)
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"cannot be read as {kind.upper()}: {detail}"
+    return FileRejected(file.relpath, f"cannot be read as {kind.upper()}: {detail}", "readable")
+
+
+def _lossy_cell(file: LandingFile) -> str:
+    """' (row N, column C)' of the first value holding an undecodable byte, if it can be told."""
+    try:
+        frame = pl.read_csv(
+            file.path, infer_schema=False, encoding="utf8-lossy", glob=False, raise_if_empty=False
+        )
+    except pl.exceptions.PolarsError:
+        return ""
+    first: tuple[int, str] | None = None
+    for name in frame.columns:
+        hits = frame[name].str.contains("\ufffd", literal=True).arg_true()
+        if hits.len() and (first is None or hits[0] < first[0]):
+            first = (hits[0], name)
+    if first is None:
+        return ""
+    return f" (row {first[0] + 1}, column {first[1].strip().lower()})"
+
+
+def _csv_problem(file: LandingFile) -> tuple[str, str] | None:
+    """(reason, rule) for the first row that breaks the CSV syntax, read again with Python's csv
+    module (only when polars has refused the file, to say where)."""
+    with file.path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        row = 0
+        try:
+            width = len(next(reader, []))
+            for row, record in enumerate(reader, start=1):  # noqa: B007 (row used after)
+                if len(record) > width:
+                    return (
+                        f"row {row} has {len(record)} values but the header has {width} "
+                        "columns; is a value with a comma in it not quoted?",
+                        "row_width",
+                    )
+        except csv.Error as exc:
+            return (
+                f"row {row + 1} cannot be parsed as CSV: {exc} (read up to line "
+                f"{reader.line_num}); is a quote opened and never closed?",
+                "csv_syntax",
+            )
+    return None
 
 
 def _missing_message(missing: list[str], found: list[str]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from pfd_pipeline.errors import PfdError
+from pfd_pipeline.sources import ISO_CURRENCIES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LANDING_DIR = PROJECT_ROOT / "data" / "landing"
@@ -34,6 +35,9 @@ class ValidationSettings:
     min_date: dt.date = dt.date(2000, 1, 1)
     max_future_days: int = 1
     batch_rows: int = 500_000
+    # Ledger currencies accepted; the demo generator writes USD. Without fx_rates, amounts in
+    # several currencies cannot be added up, so a line in any other currency is rejected.
+    currencies: tuple[str, ...] = ("USD",)
 
 
 @dataclass(frozen=True)
@@ -146,32 +150,64 @@ def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             f"config file {path}: unknown key(s) {sorted(unknown)}; expected {sorted(_KNOWN_KEYS)}"
         )
     schedule = raw.get("schedule") or {}
-    validation = raw.get("validation") or {}
     duck = raw.get("duckdb") or {}
-    share = float(validation.get("max_reject_share", 0.05))
-    if not 0 <= share <= 1:
-        raise ConfigError(f"config file {path}: validation.max_reject_share must be in [0, 1]")
-    batch_rows = int(validation.get("batch_rows", 500_000))
-    if batch_rows < 1:
-        raise ConfigError(f"config file {path}: validation.batch_rows must be positive")
     return {
         "partitions_start": _date(
             raw.get("partitions_start", "2020-01-01"), "partitions_start", path
         ),
         "schedule_cron": str(schedule.get("cron", "0 6 * * *")),
         "schedule_timezone": str(schedule.get("timezone", "UTC")),
-        "validation": ValidationSettings(
-            max_reject_share=share,
-            min_date=_date(validation.get("min_date", "2000-01-01"), "validation.min_date", path),
-            max_future_days=int(validation.get("max_future_days", 1)),
-            batch_rows=batch_rows,
-        ),
+        "validation": _validation(raw.get("validation") or {}, path),
         **_cost_model(raw.get("cost_model") or {}, path),
         "duckdb_memory_limit": str(duck.get("memory_limit", "4GB")),
         "duckdb_threads": int(duck.get("threads", 2)),
         "marts": _marts(raw.get("marts") or {}, path),
         "publish": _publish(raw.get("publish") or {}, path),
     }
+
+
+_VALIDATION_KEYS = {"max_reject_share", "min_date", "max_future_days", "batch_rows", "currencies"}
+
+
+def _validation(section: Any, path: Path) -> ValidationSettings:
+    """The `validation` section; a misspelt key is an error, not a silently used default."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: validation must be a mapping")
+    unknown = set(section) - _VALIDATION_KEYS
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {sorted(f'validation.{k}' for k in unknown)}; "
+            f"expected {sorted(_VALIDATION_KEYS)}"
+        )
+    share = float(section.get("max_reject_share", 0.05))
+    if not 0 <= share <= 1:
+        raise ConfigError(f"config file {path}: validation.max_reject_share must be in [0, 1]")
+    batch_rows = int(section.get("batch_rows", 500_000))
+    if batch_rows < 1:
+        raise ConfigError(f"config file {path}: validation.batch_rows must be positive")
+    return ValidationSettings(
+        max_reject_share=share,
+        min_date=_date(section.get("min_date", "2000-01-01"), "validation.min_date", path),
+        max_future_days=int(section.get("max_future_days", 1)),
+        batch_rows=batch_rows,
+        currencies=_currencies(section.get("currencies", ["USD"]), path),
+    )
+
+
+def _currencies(value: Any, path: Path) -> tuple[str, ...]:
+    """A non-empty list of ISO 4217 codes (upper case, as the ledger must write them)."""
+    if isinstance(value, str) or not isinstance(value, list) or not value:
+        raise ConfigError(
+            f"config file {path}: validation.currencies must be a non-empty list of ISO 4217 "
+            f"codes, e.g. [USD], got {value!r}"
+        )
+    bad = [c for c in value if not isinstance(c, str) or c not in ISO_CURRENCIES]
+    if bad:
+        raise ConfigError(
+            f"config file {path}: validation.currencies: {bad} not ISO 4217 code(s) "
+            "(three upper-case letters, e.g. USD, EUR)"
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def _marts(section: dict[str, Any], path: Path) -> MartSettings:

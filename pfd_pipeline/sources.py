@@ -23,10 +23,20 @@ class Kind:
     dtype: pl.DataType
     pattern: str  # a raw value must match this regular expression
     description: str
+    # Numbers only: the shape of any decimal of this kind (rule `format`); `pattern` adds the
+    # digit limits of the type (rule `number_fits_type`), so a number too long for its type is
+    # told apart from text that is no number at all.
+    shape: str | None = None
 
 
-KEY = Kind("key", pl.String, r"^\S(.{0,126}\S)?$", "1-128 characters, no leading/trailing spaces")
-TEXT = Kind("text", pl.String, r"^.*\S.*$", "non-blank text")
+KEY = Kind(
+    "key",
+    pl.String,
+    r"^[^\s\p{Cc}]([^\p{Cc}]{0,126}[^\s\p{Cc}])?$",
+    "1-128 characters, no leading/trailing spaces, no control characters (tab, line break, NUL)",
+)
+# Text may span lines (a quoted value with a line break in it, e.g. a two-line name).
+TEXT = Kind("text", pl.String, r"(?s)^.*\S.*$", "non-blank text")
 LABEL = Kind("label", pl.String, r"^[A-Za-z][A-Za-z0-9_]{0,63}$", "a word: letters, digits, _")
 FLAGS = Kind(
     "flags", pl.String, r"^[A-Za-z][A-Za-z0-9_]*(\|[A-Za-z][A-Za-z0-9_]*)*$", "words joined by |"
@@ -38,15 +48,21 @@ AMOUNT = Kind(
     MONEY,
     r"^-?\d{1,16}(\.\d{1,2})?$",
     "a decimal with at most 16 digits before and 2 after the point",
+    shape=r"^-?\d+(\.\d+)?$",
 )
 UNITS = Kind(
     "quantity",
     QUANTITY,
     r"^-?\d{1,14}(\.\d{1,4})?$",
     "a decimal with at most 14 digits before and 4 after the point",
+    shape=r"^-?\d+(\.\d+)?$",
 )
 DURATION = Kind(
-    "minutes", MINUTES, r"^\d{1,16}(\.\d{1,2})?$", "a non-negative decimal with at most 2 decimals"
+    "minutes",
+    MINUTES,
+    r"^\d{1,16}(\.\d{1,2})?$",
+    "a non-negative decimal with at most 16 digits before and 2 after the point",
+    shape=r"^\d+(\.\d+)?$",
 )
 CURRENCY = Kind("currency", pl.String, r"^[A-Z]{3}$", "an ISO 4217 code")
 

@@ -2,9 +2,11 @@
 
 Each source is checked by two pandera schemas built from its contract in `sources.py`:
 
-1. the *raw* schema checks every value as written (strings): required, format, domain;
+1. the *raw* schema checks every value as written (strings): required, format, digits that fit
+   the decimal type, domain;
 2. rows that pass are parsed to their types, and the *typed* schema checks values and rows:
-   plausible dates, sign rules, discount not above gross, keys unique in the file, customer known.
+   plausible dates, sign rules, discount not above gross, keys unique in the file, customer
+   known, currency accepted, activity known to the cost model.
 
 A row that breaks any rule is rejected with the first rule it broke (in column order) and the
 list of all of them; every other row is accepted. Nothing is dropped silently.
@@ -41,9 +43,17 @@ POSITION = "_pos"
 RULES: dict[str, str] = {
     "required": "a value is required",
     "format": "value is not in the expected format",
+    "number_fits_type": (
+        "number has more digits than its column holds (money and minutes: 16 before and 2 after "
+        "the point, quantities: 14 and 4); it is never rounded or cut"
+    ),
     "valid_date": "not a real calendar date",
     "domain": "value is not one of the allowed values",
     "iso_currency": "not an ISO 4217 currency code",
+    "currency_accepted": (
+        "currency is not one the pipeline accepts (validation.currencies); without fx_rates "
+        "amounts in other currencies cannot be added up"
+    ),
     "plausible_date": "date is outside the plausible range",
     "not_in_future": "date is in the future",
     "unique_key_in_file": "key repeats an earlier row of the same file",
@@ -52,6 +62,10 @@ RULES: dict[str, str] = {
     "amount_sign_matches_document": "amount must be >= 0 on an invoice and <= 0 on a credit note",
     "discount_not_above_gross": "discount must not be larger than the gross amount",
     "customer_known": "customer_id is not in the customer master",
+    "activity_known": (
+        "activity is not one the cost model's activities are driven by (driver events); "
+        "its events could not be costed"
+    ),
     "quantity_positive": "driver quantity must be > 0",
     "not_negative": "value must not be negative",
 }
@@ -60,12 +74,15 @@ _RULE_BY_MESSAGE = {message: rule for rule, message in RULES.items()}
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """What validation needs beyond the rows: today's date, the date bounds, known customers."""
+    """What validation needs beyond the rows: today's date, the date bounds, known customers,
+    accepted currencies and the activities the cost model knows."""
 
     as_of: dt.date
     min_date: dt.date = dt.date(2000, 1, 1)
     max_future_days: int = 1
     known_customers: frozenset[str] | None = None  # None: the customer check is skipped
+    currencies: frozenset[str] | None = None  # None: any ISO 4217 code is accepted
+    known_activities: frozenset[str] | None = None  # None: the activity check is skipped
 
     @property
     def max_date(self) -> dt.date:
@@ -102,7 +119,17 @@ def raw_schema(source: Source) -> pa.DataFrameSchema:
     """Checks on values as written in the file, before any parsing."""
     columns: dict[str, pa.Column] = {}
     for col in source.columns:
-        checks = [_check("format", lambda c, p=col.kind.pattern: c.str.contains(p))]
+        kind = col.kind
+        if kind.shape is None:
+            checks = [_check("format", lambda c, p=kind.pattern: c.str.contains(p))]
+        else:  # a number: not a number at all is `format`, too many digits `number_fits_type`
+            checks = [
+                _check("format", lambda c, s=kind.shape: c.str.contains(s)),
+                _check(
+                    "number_fits_type",
+                    lambda c, s=kind.shape, p=kind.pattern: ~c.str.contains(s) | c.str.contains(p),
+                ),
+            ]
         if col.kind is DATE:
             checks.append(_check("valid_date", _is_real_date))
         if col.name == "currency":
@@ -181,9 +208,22 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
     # unknown customer are accepted: the cost engine reports their cost as unassigned with its
     # reason, so that cost is never lost from the reconciliation.
     if source is SALES_LEDGER and ctx.known_customers is not None:
-        known = pl.Series(sorted(ctx.known_customers), dtype=pl.String).implode()
+        known = _values(ctx.known_customers)
         checks["customer_id"] = [_check("customer_known", lambda c: c.is_in(known))]
+    # Amounts in several currencies cannot be added up without exchange rates.
+    if source is SALES_LEDGER and ctx.currencies is not None:
+        accepted = _values(ctx.currencies)
+        checks["currency"] = [_check("currency_accepted", lambda c: c.is_in(accepted))]
+    # An event of an activity the cost model does not drive would silently cost nothing (its
+    # minutes end up as unused capacity): reject it so that a misspelt or new activity shows.
+    if source is ACTIVITIES and ctx.known_activities is not None:
+        activities = _values(ctx.known_activities)
+        checks["activity"] = [_check("activity_known", lambda c: c.is_in(activities))]
     return checks
+
+
+def _values(values: frozenset[str]) -> pl.Expr:
+    return pl.lit(pl.Series(sorted(values), dtype=pl.String).implode())
 
 
 def typed_schema(source: Source, ctx: ValidationContext) -> pa.DataFrameSchema:

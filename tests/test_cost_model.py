@@ -245,7 +245,8 @@ def test_time_driven_cost_without_capacity_stops_the_month(tmp_path, capacity):
     assert "2025-01" in message
     assert "resources.customer_service.method" in message
     assert "cost_model.yaml" in message
-    assert ("no practical_capacity_minutes" if capacity is None else "capacity 0.00") in message
+    assert "column practical_capacity_minutes (rule capacity_positive)" in message
+    assert ("capacity is empty" if capacity is None else "capacity is 0.00") in message
     # the month's transaction was rolled back: nothing published, nothing recorded as allocated
     for table in (
         "marts.customer_cost_to_serve",

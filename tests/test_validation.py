@@ -44,7 +44,12 @@ from pfd_pipeline.validation import (
 )
 
 AS_OF = dt.date(2025, 1, 15)  # max_date is 2025-01-16 (max_future_days=1), min_date 2000-01-01
-CTX = ValidationContext(as_of=AS_OF, known_customers=frozenset({"C1", "C2", "C3"}))
+CTX = ValidationContext(
+    as_of=AS_OF,
+    known_customers=frozenset({"C1", "C2", "C3"}),
+    currencies=frozenset({"EUR", "USD", "GBP", "CHF"}),
+    known_activities=frozenset({"order_entry", "visit", "support"}),
+)
 
 REJECTED_SCHEMA = pl.Schema(
     {
@@ -431,6 +436,8 @@ _CASES = [
          id="customers-key-leading-space"),
     case("customers", {"customer_name": "   "}, "customer_name", "format",
          id="customers-blank-name"),
+    case("customers", {"customer_name": "\n \r\n"}, "customer_name", "format",
+         id="customers-name-only-line-breaks"),
     case("customers", {"acquired_on": "2025-02-30"}, "acquired_on", "valid_date",
          id="customers-date-2025-02-30"),
     case("customers", {"acquired_on": "31/01/2025"}, "acquired_on", "format",
@@ -450,12 +457,20 @@ _CASES = [
     case("sales_ledger", {"quantity": "12,5"}, "quantity", "format", id="ledger-quantity-12,5"),
     case("sales_ledger", {"gross_amount": "1e5"}, "gross_amount", "format",
          id="ledger-amount-1e5"),
-    case("sales_ledger", {"gross_amount": "100.005"}, "gross_amount", "format",
+    case("sales_ledger", {"gross_amount": "100.005"}, "gross_amount", "number_fits_type",
          id="ledger-amount-3-decimals"),
-    case("sales_ledger", {"gross_amount": DIGITS_17}, "gross_amount", "format",
+    case("sales_ledger", {"gross_amount": DIGITS_17}, "gross_amount", "number_fits_type",
          id="ledger-amount-17-digits"),
-    case("sales_ledger", {"quantity": "123456789012345"}, "quantity", "format",
+    case("sales_ledger", {"gross_amount": "99999999999999999999.99"}, "gross_amount",
+         "number_fits_type", id="ledger-amount-20-digits"),
+    case("sales_ledger", {"gross_amount": "1e30"}, "gross_amount", "format",
+         id="ledger-amount-1e30"),
+    case("sales_ledger", {"gross_amount": "-"}, "gross_amount", "format",
+         id="ledger-amount-minus-only"),
+    case("sales_ledger", {"quantity": "123456789012345"}, "quantity", "number_fits_type",
          id="ledger-quantity-15-digits"),
+    case("sales_ledger", {"quantity": "1.00001"}, "quantity", "number_fits_type",
+         id="ledger-quantity-5-decimals"),
     case("sales_ledger", {"posting_date": "2025-02-30"}, "posting_date", "valid_date",
          id="ledger-date-2025-02-30"),
     case("sales_ledger", {"posting_date": "31/01/2025"}, "posting_date", "format",
@@ -466,6 +481,8 @@ _CASES = [
          id="ledger-currency-XYZ"),
     case("sales_ledger", {"currency": "usd"}, "currency", "format",
          "currency: format; currency: iso_currency", id="ledger-currency-usd"),
+    case("sales_ledger", {"currency": "JPY"}, "currency", "currency_accepted",
+         id="ledger-currency-not-accepted"),
     case("sales_ledger", {"channel": "web shop"}, "channel", "format",
          id="ledger-channel-not-a-label"),
     case("sales_ledger", {"posting_date": "1999-12-31"}, "posting_date", "plausible_date",
@@ -496,6 +513,12 @@ _CASES = [
          "discount_not_above_gross", id="ledger-credit-note-discount-above-gross"),
     case("sales_ledger", {"line_id": "A"}, "line_id", "unique_key_in_file",
          id="ledger-duplicate-key"),
+    case("sales_ledger", {"product_id": "P\t1"}, "product_id", "format",
+         id="ledger-key-with-tab"),
+    case("sales_ledger", {"product_id": "P\x001"}, "product_id", "format",
+         id="ledger-key-with-nul"),
+    case("sales_ledger", {"product_id": "P1\nP2"}, "product_id", "format",
+         id="ledger-key-with-line-break"),
     case("sales_ledger", {"customer_id": "C404"}, "customer_id", "customer_known",
          id="ledger-unknown-customer"),
     # activities
@@ -504,6 +527,8 @@ _CASES = [
          id="activities-missing-activity"),
     case("activities", {"activity": "order entry"}, "activity", "format",
          id="activities-activity-not-a-label"),
+    case("activities", {"activity": "order_entyr"}, "activity", "activity_known",
+         id="activities-activity-not-in-cost-model"),
     case("activities", {"event_date": "2025-02-30"}, "event_date", "valid_date",
          id="activities-date-2025-02-30"),
     case("activities", {"event_date": "31/01/2025"}, "event_date", "format",
@@ -519,9 +544,9 @@ _CASES = [
     case("activities", {"quantity": "1.5e2"}, "quantity", "format",
          id="activities-quantity-exponent"),
     case("activities", {"minutes": "-5"}, "minutes", "format", id="activities-minutes-negative"),
-    case("activities", {"minutes": "1.234"}, "minutes", "format",
+    case("activities", {"minutes": "1.234"}, "minutes", "number_fits_type",
          id="activities-minutes-3-decimals"),
-    case("activities", {"amount": DIGITS_17}, "amount", "format",
+    case("activities", {"amount": DIGITS_17}, "amount", "number_fits_type",
          id="activities-amount-17-digits"),
     case("activities", {"flags": "rush||export"}, "flags", "format", id="activities-bad-flags"),
     case("activities", {"event_id": "A"}, "event_id", "unique_key_in_file",
@@ -538,8 +563,10 @@ _CASES = [
          id="resources-negative-cost"),
     case("resources", {"cost_amount": "1,000.00"}, "cost_amount", "format",
          id="resources-cost-thousands-separator"),
-    case("resources", {"cost_amount": DIGITS_17 + ".00"}, "cost_amount", "format",
+    case("resources", {"cost_amount": DIGITS_17 + ".00"}, "cost_amount", "number_fits_type",
          id="resources-cost-17-digits"),
+    case("resources", {"practical_capacity_minutes": DIGITS_17}, "practical_capacity_minutes",
+         "number_fits_type", id="resources-capacity-17-digits"),
     case("resources", {"practical_capacity_minutes": "-1"}, "practical_capacity_minutes",
          "format", id="resources-negative-capacity"),
     case("resources", {"resource": "A"}, "period", "unique_key_in_file",
@@ -711,6 +738,28 @@ def test_customer_check_skipped_without_customer_master():
     result = validate(SALES_LEDGER, batch(SALES_LEDGER, ledger), ctx)
     assert result.rejected.height == 0
     assert result.accepted["customer_id"].to_list() == ["C9"]
+
+
+def test_currency_and_activity_checks_skipped_without_their_lists():
+    ctx = ValidationContext(as_of=AS_OF)  # currencies and known_activities are None
+    ledger = [{**keyed("sales_ledger", "L1"), "currency": "JPY"}]
+    result = validate(SALES_LEDGER, batch(SALES_LEDGER, ledger), ctx)
+    assert result.rejected.height == 0
+    assert result.accepted["currency"].to_list() == ["JPY"]
+    events = [{**keyed("activities", "E1"), "activity": "teleport"}]
+    result = validate(ACTIVITIES, batch(ACTIVITIES, events), ctx)
+    assert result.rejected.height == 0
+    assert result.accepted["activity"].to_list() == ["teleport"]
+
+
+def test_text_may_span_lines_keys_may_not():
+    """A quoted value with a line break: a two-line name is text; a key with one is not."""
+    rows = [{**keyed("customers", "C1"), "customer_name": "Müller & Söhne\nAccounts dept."}]
+    result = validate(CUSTOMERS, batch(CUSTOMERS, rows), CTX)
+    assert result.accepted["customer_name"].to_list() == ["Müller & Söhne\nAccounts dept."]
+    rows = [{**keyed("customers", "C1\nC2")}]
+    result = validate(CUSTOMERS, batch(CUSTOMERS, rows), CTX)
+    assert result.rejected.select("column_name", "rule").rows() == [("customer_id", "format")]
 
 
 def test_empty_customer_master_rejects_every_ledger_line():

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from pfd_pipeline.cost_model import CostModelError, load_cost_model
 from pfd_pipeline.faults import crash_point
 from pfd_pipeline.ingest import IngestError, SourceOutcome, ingest_source, known_customers
 from pfd_pipeline.landing import FileRejected, discover
@@ -109,6 +110,35 @@ def _check_results(con, source: Source) -> list[dg.AssetCheckResult]:
     return results
 
 
+def validation_context(settings: Settings, con, source: Source) -> ValidationContext:
+    """What a source's rows are checked against: today, the date bounds, the customer master
+    (ledger), the accepted currencies (ledger) and the cost model's activities (activities)."""
+    return ValidationContext(
+        as_of=today(settings),
+        min_date=settings.validation.min_date,
+        max_future_days=settings.validation.max_future_days,
+        known_customers=known_customers(con) if source is SALES_LEDGER else None,
+        currencies=frozenset(settings.validation.currencies),
+        known_activities=known_activities(settings) if source is ACTIVITIES else None,
+    )
+
+
+def known_activities(settings: Settings) -> frozenset[str]:
+    """The event activities the cost model drives (`driver: {events: <activity>}`), for the
+    activities' activity_known rule. A cost model that cannot be loaded stops the ingest."""
+    try:
+        model = load_cost_model(settings.cost_model_path)
+    except CostModelError as exc:
+        raise dg.Failure(
+            description=f"{exc} (activity events are checked against the cost model's "
+            "activities, rule activity_known, so the model must load first)",
+            allow_retries=False,
+        ) from exc
+    return frozenset(
+        a.driver_name for a in model.activities.values() if a.driver_source == "events"
+    )
+
+
 def _run_metadata(outcome: SourceOutcome) -> dict[str, dg.MetadataValue]:
     return {
         "files_loaded": dg.MetadataValue.int(outcome.loaded),
@@ -141,19 +171,17 @@ def build_ingest_asset(
         },
     )
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        files = discover(settings.landing_dir, source)
+        try:
+            files = discover(settings.landing_dir, source)
+        except FileRejected as exc:  # e.g. an impossible date in a file name
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         if source.daily:  # only the files of the days this run covers
             window = context.partition_key_range
             files = [f for f in files if window.start <= f.day.isoformat() <= window.end]
         settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
         with duckdb.get_connection() as con:
             ensure_schema(con)
-            ctx = ValidationContext(
-                as_of=today(settings),
-                min_date=settings.validation.min_date,
-                max_future_days=settings.validation.max_future_days,
-                known_customers=known_customers(con) if source is SALES_LEDGER else None,
-            )
+            ctx = validation_context(settings, con, source)
             try:
                 outcome = ingest_source(
                     con,
