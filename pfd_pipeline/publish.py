@@ -225,7 +225,7 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
                     if part.name.removeprefix("period=") not in written:
                         (out / part.name).mkdir()
                         for file in part.iterdir():
-                            os.link(file, out / part.name / file.name)
+                            _link_or_copy(file, out / part.name / file.name)
         for table in WHOLE_TABLES:
             (folder / table).mkdir()
             con.execute(
@@ -410,6 +410,14 @@ def _literal(value: object) -> str:
     if "\x00" in text:
         raise PublishError(f"refusing a NUL byte in {text!r}")
     return "'" + text.replace("'", "''") + "'"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (no bytes copied); a copy where the file system has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _fsync(path: Path) -> None:

@@ -171,14 +171,7 @@ _VALIDATION_KEYS = {"max_reject_share", "min_date", "max_future_days", "batch_ro
 
 def _validation(section: Any, path: Path) -> ValidationSettings:
     """The `validation` section; a misspelt key is an error, not a silently used default."""
-    if not isinstance(section, dict):
-        raise ConfigError(f"config file {path}: validation must be a mapping")
-    unknown = set(section) - _VALIDATION_KEYS
-    if unknown:
-        raise ConfigError(
-            f"config file {path}: unknown key(s) {sorted(f'validation.{k}' for k in unknown)}; "
-            f"expected {sorted(_VALIDATION_KEYS)}"
-        )
+    _unknown_keys(section, _VALIDATION_KEYS, "validation", path)
     share = float(section.get("max_reject_share", 0.05))
     if not 0 <= share <= 1:
         raise ConfigError(f"config file {path}: validation.max_reject_share must be in [0, 1]")
@@ -210,8 +203,30 @@ def _currencies(value: Any, path: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+_MART_KEYS = {
+    "tiers": {"window_months", "top_share", "bottom_share"},
+    "trends": {"slope_months", "stable_slope_pp", "declining_months", "growth_months"},
+    "segments": {"erosion_pp"},
+}
+
+
+def _unknown_keys(section: Any, allowed: set[str], prefix: str, path: Path) -> None:
+    """A misspelt key is an error, not a silently used default."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: {prefix} must be a mapping")
+    unknown = set(section) - allowed
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {sorted(f'{prefix}.{k}' for k in unknown)}; "
+            f"expected {sorted(allowed)}"
+        )
+
+
 def _marts(section: dict[str, Any], path: Path) -> MartSettings:
     """Tier cuts and trend thresholds, each checked against its domain."""
+    _unknown_keys(section, set(_MART_KEYS), "marts", path)
+    for name, keys in _MART_KEYS.items():
+        _unknown_keys(section.get(name) or {}, keys, f"marts.{name}", path)
     tiers = section.get("tiers") or {}
     trends = section.get("trends") or {}
     segments = section.get("segments") or {}
@@ -251,6 +266,7 @@ def _marts(section: dict[str, Any], path: Path) -> MartSettings:
 
 def _publish(section: dict[str, Any], path: Path) -> PublishSettings:
     """Published file and folder names, which must stay inside the warehouse folder."""
+    _unknown_keys(section, {"duckdb_file", "parquet_dir", "storage_version"}, "publish", path)
     names = {}
     for key, fallback in (("duckdb_file", "pfd.duckdb"), ("parquet_dir", "parquet")):
         name = str(section.get(key, fallback))

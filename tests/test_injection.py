@@ -113,9 +113,12 @@ def test_hostile_values_in_landing_files_are_stored_as_text(tmp_path):
         ("publish:\n  duckdb_file: ../outside.duckdb\n", "publish.duckdb_file"),
         ("publish:\n  parquet_dir: /tmp/elsewhere\n", "publish.parquet_dir"),
         ('publish:\n  storage_version: "v1.4.0\'); DROP TABLE x; --"\n', "publish.storage_version"),
+        ("publish:\n  duckdb_fiel: pfd.duckdb\n", "publish.duckdb_fiel"),
+        ("marts:\n  tiers:\n    top_shar: 0.3\n", "marts.tiers.top_shar"),
+        ("marts:\n  trend:\n    slope_months: 4\n", "marts.trend"),
     ],
 )
-def test_paths_and_names_from_configuration_stay_inside_their_folders(tmp_path, section, value):
+def test_config_paths_stay_inside_and_names_are_checked(tmp_path, section, value):
     config = tmp_path / "pfd.yaml"
     config.write_text(section, encoding="utf-8")
     with pytest.raises(ConfigError, match=value.replace(".", r"\.")):
