@@ -78,6 +78,12 @@ def _generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed (42)")
     parser.add_argument("--with-errors", action="store_true", help="add a few realistic bad rows")
     parser.add_argument(
+        "--small-orders",
+        type=float,
+        default=0.0,
+        help="shift ordering towards smaller, more frequent orders (0; the benchmark uses 2.5)",
+    )
+    parser.add_argument(
         "--format",
         dest="file_format",
         choices=("csv", "parquet"),
@@ -104,6 +110,7 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         with_errors=args.with_errors,
         file_format=args.file_format,
+        small_orders=args.small_orders,
     )
     elapsed = time.perf_counter() - started
     print(f"Generated demo landing data in {summary.out_dir} ({elapsed:.1f} s):")

@@ -110,6 +110,10 @@ FINANCE_FIXED = 2_500.0
 FINANCE_PER_CUSTOMER = 3.5  # billing, credit control, per active customer-month
 FINANCE_PER_CALL = 40.0
 
+# How `small_orders` moves order frequency and lines per order (log scale, per unit).
+ORDERS_SHIFT = 0.36
+LINES_SHIFT = 1.5
+
 DOCUMENT_DIGITS = 7  # INV0000123, CN0000045 (more digits once past 9,999,999)
 ROW_DIGITS = 9  # L000000001, E000000001
 SCRAP_SHARE = 0.3  # returned lines not fit for resale: COGS is not reversed
@@ -207,8 +211,15 @@ def generate(
     seed: int = 42,
     with_errors: bool = False,
     file_format: str = "csv",
+    small_orders: float = 0.0,
 ) -> GenerateSummary:
-    """Write demo landing files for `customers` over `months` from `start` into `out_dir`."""
+    """Write demo landing files for `customers` over `months` from `start` into `out_dir`.
+
+    `small_orders` shifts every customer's ordering style towards smaller, more frequent orders
+    (in standard deviations of the style; 0 = the demo's mix). More orders of fewer lines mean
+    more order-entry and delivery events per ledger line: the benchmark workloads use it to
+    reach their mix of two events per line.
+    """
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"file_format must be 'csv' or 'parquet', not {file_format!r}")
     if customers < 1 or months < 1:
@@ -218,7 +229,7 @@ def generate(
     end = window[-1].last
     master_seq, error_seq, *month_seqs = np.random.SeedSequence(seed).spawn(2 + len(window))
     master_rng = np.random.default_rng(master_seq)
-    pop = _population(master_rng, customers, np.datetime64(start, "D"), end)
+    pop = _population(master_rng, customers, np.datetime64(start, "D"), end, small_orders)
     catalogue = _catalogue(master_rng, 300)
     for source in (CUSTOMERS, SALES_LEDGER, ACTIVITIES, RESOURCES):
         _clear(out_dir / source.name)
@@ -270,7 +281,11 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def _population(
-    rng: np.random.Generator, n: int, start: np.datetime64, end: np.datetime64
+    rng: np.random.Generator,
+    n: int,
+    start: np.datetime64,
+    end: np.datetime64,
+    small_orders: float = 0.0,
 ) -> _Population:
     """Draw every customer's size, ordering style and cost-to-serve profile."""
     segment = rng.choice(len(SEGMENTS), size=n, p=SEGMENT_SHARE)
@@ -281,10 +296,11 @@ def _population(
     fussy = rng.normal(0.0, 1.0, n)  # service demands: rush, returns, tickets, visits, phone
     export = region == REGIONS.index("Export")  # export customers consolidate: fewer, bigger orders
     often -= np.where(export, 0.8, 0.0)
-    orders_pm = np.exp(np.log(2.2) + 0.55 * size + 0.8 * often).clip(0.1, 150)
-    lines_lam = np.exp(np.log(2.6) + 0.3 * size - 0.45 * often + rng.normal(0, 0.3, n)).clip(
-        0.1, 30
-    )
+    orders_pm = np.exp(np.log(2.2) + 0.55 * size + 0.8 * often + ORDERS_SHIFT * small_orders)
+    orders_pm = orders_pm.clip(0.1, 150)
+    lines_lam = np.exp(
+        np.log(2.6) + 0.3 * size - 0.45 * often - LINES_SHIFT * small_orders + rng.normal(0, 0.3, n)
+    ).clip(0.01, 30)
     qty_lam = np.exp(np.log(2.5) + 0.35 * size - 0.3 * often + rng.normal(0, 0.35, n)).clip(0.1, 60)
 
     acquired, leaves = _lifecycle(rng, n, start, end)

@@ -1,31 +1,39 @@
 """Ingesting one source: new landing files are read, validated in batches and merged in one go.
 
-For each source and run:
+For each source and run, in one transaction:
 
 1. files already seen (same path, size and modification time) are skipped without reading;
    a file whose content (sha256) was loaded before is recorded as a duplicate and loads nothing;
 2. new files are read one at a time and validated in batches of up to `batch_rows` rows
    (pandera is called per batch, not per file), so memory is bounded by the batch;
-3. accepted rows go to a staging table, rejected rows to a staging reject table;
-4. if any file cannot be read, lacks a required column or has too many rejects, the run stops
-   with one message naming every such file, and nothing of this source is merged;
-5. otherwise, in one transaction: rows are merged into the raw table (a key delivered again
-   replaces its earlier version), files and rejects are recorded in the audit.
+3. accepted rows go straight into the raw table (in file order, so it stays clustered by day),
+   rejected rows to a temporary reject table;
+4. if any file cannot be read, lacks a required column or has too many rejects, the transaction
+   is rolled back and the run stops with one message naming every such file: nothing of this
+   source is loaded;
+5. otherwise a key delivered again replaces its earlier version (an earlier run's, or an earlier
+   file's of this run), the months touched are noted, files and rejects are recorded in the
+   audit, and the transaction commits.
+
+The run's rows are told apart by their file ids, which only grow: every row loaded by this run
+has `_file_id >= first`, the smallest id given to its files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
-from pfd_pipeline.landing import FileRejected, LandingFile, read, sha256
+from pfd_pipeline.landing import FileRejected, LandingFile, raw_records, read_rows, sha256
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.validation import FILE_ID, ValidationContext, validate
+from pfd_pipeline.validation import FILE_ID, ROW_NUMBER, ValidationContext, validate
 
 MAX_LISTED_FAILURES = 10
 MAX_LISTED_REJECTS = 3
@@ -53,6 +61,8 @@ class SourceOutcome:
     source: Source
     files: list[FileOutcome]
     skipped: int  # files seen in an earlier run, not read again
+    # wall seconds by step: hash (identify), read, validate, stage, merge
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -73,10 +83,6 @@ class SourceOutcome:
     @property
     def duplicates(self) -> int:
         return sum(f.status == "duplicate" for f in self.files)
-
-
-def stage_table(source: Source) -> str:
-    return f"stage_{source.name}"
 
 
 def seen_fingerprints(con: duckdb.DuckDBPyConnection, source: Source) -> set[tuple[str, int, int]]:
@@ -108,24 +114,53 @@ def ingest_source(
     max_reject_share: float,
 ) -> SourceOutcome:
     """Ingest the given landing files of one source; see the module docstring for the steps."""
+    seconds = dict.fromkeys(("hash", "read", "validate", "load", "merge"), 0.0)
     candidates = new_files(con, files)
     skipped = len(files) - len(candidates)
-    outcomes = _identify(con, source, candidates)
-    _create_stage(con, source)
-    failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
+    with _timed(seconds, "hash"):
+        outcomes = _identify(con, source, candidates)
+    outcome = SourceOutcome(source, outcomes, skipped, seconds)
     to_load = [o for o in outcomes if o.status == "loaded"]
-    for batch, members in _batches(to_load, batch_rows, failures):
-        result = validate(source, batch, ctx)
-        _count(members, result.accepted, result.rejected)
-        _insert(con, stage_table(source), result.accepted)
-        _insert(con, "stage_rejects", result.rejected)
-    failures += _reject_share_failures(con, to_load, max_reject_share)
-    outcome = SourceOutcome(source, outcomes, skipped)
+    first = min((o.file_id for o in to_load), default=None)
+    has_rows = con.execute(f"SELECT EXISTS (FROM {source.table})").fetchall()[0][0]
+    failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _create_rejects(con)
+        for batch, members in _batches(to_load, batch_rows, failures, seconds):
+            with _timed(seconds, "validate"):
+                result = validate(source, batch.frame, ctx)
+                _count(members, result.accepted, result.rejected)
+                rejected = _with_raw_records(result.rejected, batch.delivered)
+            with _timed(seconds, "load"):
+                _insert(con, source.table, result.accepted)
+                _insert(con, "stage_rejects", rejected)
+        failures += _reject_share_failures(con, to_load, max_reject_share)
+        if failures:
+            con.execute("ROLLBACK")
+        else:
+            with _timed(seconds, "merge"):
+                _merge(con, outcome, run_id, first, has_rows)
+                con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS stage_rejects")
     if failures:
         _record_failures(con, source, failures, run_id)
         raise IngestError(_failure_paragraph(source, failures))
-    _commit(con, source, outcome, run_id)
     return outcome
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    """Add the wall time of the block to seconds[step] (the run's per-stage timings)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[step] += time.perf_counter() - started
 
 
 def _identify(
@@ -158,40 +193,61 @@ def _identify(
     return outcomes
 
 
-def _create_stage(con: duckdb.DuckDBPyConnection, source: Source) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {stage_table(source)} AS "
-        f"SELECT * FROM {source.table} LIMIT 0"
-    )
+def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE stage_rejects (_file_id BIGINT, _row_number BIGINT, "
         "column_name VARCHAR, rule VARCHAR, message VARCHAR, failures VARCHAR, raw_record VARCHAR)"
     )
 
 
+@dataclass
+class _Batch:
+    frame: pl.DataFrame  # normalised rows of one or more files
+    delivered: dict[int, pl.DataFrame]  # file_id -> the file's rows as delivered
+
+
 def _batches(
-    outcomes: list[FileOutcome], batch_rows: int, failures: list[tuple[str, str]]
-) -> Iterator[tuple[pl.DataFrame, dict[int, FileOutcome]]]:
+    outcomes: list[FileOutcome],
+    batch_rows: int,
+    failures: list[tuple[str, str]],
+    seconds: dict[str, float],
+) -> Iterator[tuple[_Batch, dict[int, FileOutcome]]]:
     """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file."""
     frames: list[pl.DataFrame] = []
+    delivered: dict[int, pl.DataFrame] = {}
     members: dict[int, FileOutcome] = {}
     rows = 0
     for outcome in outcomes:
         try:
-            frame, extra = read(outcome.file, outcome.file_id)
+            with _timed(seconds, "read"):
+                read = read_rows(outcome.file, outcome.file_id)
         except FileRejected as exc:
             failures.append((exc.relpath, exc.message))
             continue
-        outcome.rows_read = frame.height
-        outcome.extra_columns = extra
-        frames.append(frame)
+        outcome.rows_read = read.frame.height
+        outcome.extra_columns = read.extra
+        frames.append(read.frame)
+        delivered[outcome.file_id] = read.delivered
         members[outcome.file_id] = outcome
-        rows += frame.height
+        rows += read.frame.height
         if rows >= batch_rows:
-            yield pl.concat(frames), members
-            frames, members, rows = [], {}, 0
+            with _timed(seconds, "read"):
+                batch = _Batch(pl.concat(frames), delivered)
+            yield batch, members
+            frames, delivered, members, rows = [], {}, {}, 0
     if frames:
-        yield pl.concat(frames), members
+        yield _Batch(pl.concat(frames), delivered), members
+
+
+def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:
+    """Fill in the raw record (the row as delivered, JSON) of each rejected row."""
+    if not rejected.height:
+        return rejected
+    parts = []
+    for (file_id,), rows in rejected.group_by(FILE_ID, maintain_order=True):
+        record = raw_records(delivered[file_id], rows.get_column(ROW_NUMBER))
+        parts.append(rows.with_columns(record.alias("raw_record")))
+    return pl.concat(parts)
 
 
 def _count(members: dict[int, FileOutcome], accepted: pl.DataFrame, rejected: pl.DataFrame) -> None:
@@ -260,9 +316,16 @@ def _record_failures(
     )
 
 
-def _commit(
-    con: duckdb.DuckDBPyConnection, source: Source, outcome: SourceOutcome, run_id: str
+def _merge(
+    con: duckdb.DuckDBPyConnection,
+    outcome: SourceOutcome,
+    run_id: str,
+    first: int | None,
+    has_rows: bool,
 ) -> None:
+    """Inside the load's transaction: note the months touched, keep one version per key (the
+    latest), and record the files and the rejects."""
+    source = outcome.source
     files = pl.DataFrame(
         [
             {
@@ -298,26 +361,27 @@ def _commit(
             "extra_columns": pl.List(pl.String),
         },
     )
-    key = ", ".join(source.key)
-    key_match = " AND ".join(f"t.{k} = s.{k}" for k in source.key)
-    merge = load_sql("ingest/merge").format(
-        table=source.table, stage=stage_table(source), key=key, key_match=key_match
-    )
+    names = {
+        "table": source.table,
+        "key": ", ".join(source.key),
+        "key_match": " AND ".join(f"t.{k} = s.{k}" for k in source.key),
+        "period_expr": PERIOD_EXPR.get(source.name, ""),
+    }
     con.register("stage_files", files.to_arrow())
     try:
-        con.execute("BEGIN TRANSACTION")
-        _record_changed_periods(con, source, run_id, key_match)
-        con.execute(merge)
+        if first is not None:
+            params = {"first": first}
+            _record_changed_periods(con, source, run_id, names, first, has_rows)
+            if has_rows:  # a first load has nothing to replace, and skips the join
+                con.execute(load_sql("ingest/merge_replace").format(**names), params)
+            con.execute(load_sql("ingest/run_repeated").format(**names), params)
+            if con.execute("SELECT EXISTS (FROM run_repeated)").fetchall()[0][0]:
+                con.execute(load_sql("ingest/merge").format(**names), params)
+            con.execute("DROP TABLE run_repeated")
         con.execute(load_sql("ingest/record_files"), {"run_id": run_id})
         con.execute(load_sql("ingest/record_rejects"), {"run_id": run_id})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     finally:
         con.unregister("stage_files")
-        con.execute(f"DROP TABLE IF EXISTS {stage_table(source)}")
-        con.execute("DROP TABLE IF EXISTS stage_rejects")
 
 
 # The month of each source's rows (identifiers from the fixed contract, aliased `t`).
@@ -329,19 +393,23 @@ PERIOD_EXPR = {
 
 
 def _record_changed_periods(
-    con: duckdb.DuckDBPyConnection, source: Source, run_id: str, key_match: str
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    run_id: str,
+    names: dict[str, str],
+    first: int,
+    has_rows: bool,
 ) -> None:
-    """Note which months this source's new rows touch, before the merge replaces old versions."""
+    """Note which months this run's rows touch, before the merge deletes the versions they
+    replace (whose months change too)."""
+    params = {"source": source.name, "run_id": run_id, "first": first}
     if source is CUSTOMERS:
-        con.execute(load_sql("ingest/changed_periods_customers"), {"run_id": run_id})
+        if has_rows:  # customers new to the master were never joined to anything yet
+            con.execute(load_sql("ingest/changed_periods_customers"), params)
         return
-    sql = load_sql("ingest/changed_periods").format(
-        table=source.table,
-        stage=stage_table(source),
-        key_match=key_match,
-        period_expr=PERIOD_EXPR[source.name],
-    )
-    con.execute(sql, {"source": source.name, "run_id": run_id})
+    con.execute(load_sql("ingest/changed_periods").format(**names), params)
+    if has_rows:
+        con.execute(load_sql("ingest/changed_periods_replaced").format(**names), params)
 
 
 def known_customers(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

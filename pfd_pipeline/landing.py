@@ -121,6 +121,23 @@ def read(file: LandingFile, file_id: int) -> tuple[pl.DataFrame, list[str]]:
     and the names of columns the contract does not know (kept only inside _raw_record).
     Raises FileRejected when the file cannot be read or lacks a required column.
     """
+    rows = read_rows(file, file_id)
+    record = raw_records(rows.delivered, rows.frame.get_column(ROW_NUMBER))
+    return rows.frame.with_columns(record.alias(RAW_RECORD)), rows.extra
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """A file read for validation: normalised rows, and the rows as delivered."""
+
+    frame: pl.DataFrame  # contract columns as normalised strings, _file_id, _row_number
+    extra: list[str]  # columns the contract does not know
+    delivered: pl.DataFrame  # every column as written (header names normalised), blank rows too
+
+
+def read_rows(file: LandingFile, file_id: int) -> FileRows:
+    """Like `read`, without the raw record: ingestion builds it only for the rows it rejects
+    (`raw_records`), which saves encoding every accepted row as JSON."""
     frame = _read_strings(file)
     frame = frame.rename(dict(zip(frame.columns, _header(file, frame.columns), strict=True)))
     known = set(file.source.column_names)
@@ -130,7 +147,6 @@ def read(file: LandingFile, file_id: int) -> tuple[pl.DataFrame, list[str]]:
             file.relpath, _missing_message(missing, frame.columns), "required_columns"
         )
     extra = [c for c in frame.columns if c not in known]
-    raw_record = pl.struct(pl.all()).struct.json_encode() if frame.width else pl.lit("{}")
     columns = []
     for col in file.source.columns:
         if col.name not in frame.columns:
@@ -145,15 +161,31 @@ def read(file: LandingFile, file_id: int) -> tuple[pl.DataFrame, list[str]]:
         *columns,
         pl.lit(file_id, dtype=pl.Int64).alias(FILE_ID),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW_NUMBER),
-        raw_record.alias(RAW_RECORD),
     )
     if SUFFIXES[file.path.suffix.lower()] == "csv" and frame.width:
-        # a blank line (or one of only commas and spaces) is no row; it keeps its row number
+        # A blank line (or one of only commas and spaces) is no row; it keeps its row number.
+        # The contract columns are already trimmed (empty = null); only extra columns need it.
+        present = [c for c in file.source.column_names if c in frame.columns]
         blank = pl.all_horizontal(
-            pl.col(c).str.strip_chars().fill_null("") == "" for c in frame.columns
+            *(pl.col(c).is_null() for c in present),
+            *(pl.col(c).str.strip_chars().fill_null("") == "" for c in extra),
         )
-        out = out.filter(~frame.select(blank.alias("_blank")).to_series())
-    return out, extra
+        values = pl.concat([out.select(present), frame.select(extra)], how="horizontal")
+        keep = ~values.select(blank).to_series()
+        if not keep.all():
+            out = out.filter(keep)
+    return FileRows(out, extra, frame)
+
+
+def raw_records(delivered: pl.DataFrame, row_numbers: pl.Series) -> pl.Series:
+    """The rows (1 = first after the header) as delivered, each as a JSON object."""
+    if not delivered.width:
+        return pl.Series(RAW_RECORD, ["{}"] * len(row_numbers), dtype=pl.String)
+    return (
+        delivered.select(pl.all().gather(row_numbers - 1))
+        .select(pl.struct(pl.all()).struct.json_encode().alias(RAW_RECORD))
+        .to_series()
+    )
 
 
 def _header(file: LandingFile, columns: list[str]) -> list[str]:

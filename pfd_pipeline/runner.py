@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -55,9 +56,10 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
     unpartitioned = unpartitioned_keys(list(defs.assets))
+    instance = instance or dagster_instance()
     started = time.perf_counter()
     result = job.execute_in_process(
-        instance=instance or dagster_instance(),
+        instance=instance,
         tags=plan.run_tags(),
         asset_selection=selection_for(plan, unpartitioned),
         run_config=QUIET_LOGS,
@@ -66,12 +68,89 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     elapsed = time.perf_counter() - started
     if not result.success:
         raise RunFailed(_failure_message(result))
+    stages = stage_seconds(defs, instance, result)
+    write_run_stats(settings, result.run_id, elapsed, stages)
     return (
         f"Run {result.run_id[:8]} finished in {elapsed:.1f} s; {plan.describe()}.\n"
+        + "Stages: "
+        + ", ".join(f"{stage} {stages[stage]:.1f} s" for stage in STAGES)
+        + "\n"
         + warehouse_summary(settings, run_id=result.run_id)
         + "\n"
         + commercial_summary(settings.published_db)
     )
+
+
+STAGES = ("ingest", "validate", "allocate", "marts", "publish")
+RUN_STATS_FILE = "last_run_stats.json"
+
+
+def stage_seconds(
+    defs: dg.Definitions, instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
+) -> dict[str, float]:
+    """Wall seconds per stage of a run, from Dagster's step timings.
+
+    A step's stage is its assets' group. Validation runs inside the ingest steps (each batch is
+    validated as it is read), so the ingest assets report its share (`seconds_validate`), which
+    moves from ingest to validate.
+    """
+    group_of_step = {
+        assets.node_def.name: group
+        for assets in defs.assets
+        if isinstance(assets, dg.AssetsDefinition)
+        for group in assets.group_names_by_key.values()
+    }
+    seconds = dict.fromkeys(STAGES, 0.0)
+    for step in instance.get_run_step_stats(result.run_id):
+        group = group_of_step.get(step.step_key)
+        if group in seconds and step.start_time and step.end_time:
+            seconds[group] += step.end_time - step.start_time
+    ingest_steps: dict[tuple[dg.AssetKey, str], float] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        for name, entry in materialization.metadata.items():
+            if name.startswith("seconds_"):  # every partition carries the same figures
+                ingest_steps[materialization.asset_key, name] = float(entry.value)
+    moved = min(
+        sum(v for (_, name), v in ingest_steps.items() if name == "seconds_validate"),
+        seconds["ingest"],
+    )
+    seconds["ingest"] -= moved
+    seconds["validate"] += moved
+    for (asset, name), value in sorted(ingest_steps.items()):
+        step = f"{asset.path[-1]}.{name.removeprefix('seconds_')}"
+        seconds[step] = value
+    return seconds
+
+
+def write_run_stats(
+    settings: Settings, run_id: str, elapsed: float, stages: dict[str, float]
+) -> None:
+    """The last run's timings and volumes, as JSON beside the warehouse (read by the benchmark)."""
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        rows = dict(
+            con.execute(
+                "SELECT source, coalesce(sum(rows_read), 0) FROM audit.ingested_files "
+                "WHERE run_id = ? GROUP BY source",
+                [run_id],
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    stats = {
+        "run_id": run_id,
+        "seconds": round(elapsed, 3),
+        "stage_seconds": {stage: round(stages[stage], 3) for stage in STAGES},
+        "ingest_step_seconds": {
+            step: round(value, 3) for step, value in stages.items() if step not in STAGES
+        },
+        "rows_read": {name: int(rows.get(name, 0)) for name in SOURCES},
+    }
+    path = settings.warehouse_dir / RUN_STATS_FILE
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    temp.replace(path)
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:

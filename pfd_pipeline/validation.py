@@ -300,6 +300,8 @@ def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> Val
             pl.col("_all").list.join("; ").alias("failures"),
         )
     )
+    if RAW_RECORD not in batch.columns:  # ingestion adds it for the rejected rows only
+        batch = batch.with_columns(pl.lit(None, dtype=pl.String).alias(RAW_RECORD))
     rejected = (
         per_row.join(batch.select(POSITION, FILE_ID, ROW_NUMBER, RAW_RECORD), on=POSITION)
         .select(

@@ -22,8 +22,8 @@ ALLOWED = {
     "table",  # allocate.TEMP_TABLES, publish.PUBLISHED_TABLES, warehouse callers' fixed names
     "name",  # cost_model: the fixed model.* table names; publish: a source_of() part
     "source.table",  # sources.SOURCES
-    "stage_table(source)",
     "key",  # sources.Source.key columns, from the contract
+    "key_match",  # "t.<key> = s.<key>" for the same key columns
     "ALIAS",
     "source_of(table)",
     "_literal(next_file)",

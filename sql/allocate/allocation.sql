@@ -76,11 +76,11 @@ direct_without_rule as (
             ) then 'unknown_activity'
             else 'no_direct_rule'
         end as reason,
-        count(*) as driver_units,
+        sum(ev.amount_events) as driver_units,
         null as minutes,
         sum(ev.amount) as cost,
     from period_events as ev
-    where ev.amount is not null and ev.amount <> 0
+    where ev.amount_events > 0
         and not exists (
             select 1
             from model.activities as a

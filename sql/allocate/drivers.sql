@@ -4,13 +4,15 @@
 create or replace temp table drivers as
 with event_costs as (
     select
-        ev.event_id,
+        ev.group_id,
         ev.customer_id,
         ev.customer_known,
         ev.quantity,
         ev.channel,
         ev.flags,
-        ev.minutes as measured_minutes,
+        ev.events,
+        ev.measured_events,
+        ev.measured_minutes,
         ev.amount,
         a.activity,
         a.measure,
@@ -28,9 +30,10 @@ with event_costs as (
 ),
 
 adders as (
-    -- time-equation adders that apply to each event: its channel's and each of its flags'
+    -- time-equation adders that apply to each event of a group: its channel's and each of its
+    -- flags'
     select
-        ec.event_id,
+        ec.group_id,
         ec.activity,
         ec.cost_index,
         sum(t.base_minutes + t.minutes_per_unit * ec.quantity) as adder_minutes,
@@ -54,18 +57,24 @@ event_drivers as (
         ec.kind,
         ec.resource,
         ec.rate,
-        case when ec.measure = 'quantity' then ec.quantity else 1 end as driver_units,
+        case when ec.measure = 'quantity' then ec.quantity * ec.events else ec.events end
+            as driver_units,
         case
             when ec.kind <> 'time_driven' then 0
-            when ec.measured and ec.measured_minutes is not null then ec.measured_minutes
-            else greatest(
-                0, ec.base_minutes + ec.minutes_per_unit * ec.quantity + coalesce(ad.adder_minutes, 0)
-            )
+            else
+                -- events with measured minutes take those; the others their time equation's
+                (case when ec.measured then coalesce(ec.measured_minutes, 0) else 0 end)
+                + (case when ec.measured then ec.events - ec.measured_events else ec.events end)
+                * greatest(
+                    0,
+                    ec.base_minutes + ec.minutes_per_unit * ec.quantity
+                    + coalesce(ad.adder_minutes, 0)
+                )
         end as minutes,
         case when ec.kind = 'direct' then coalesce(ec.amount, 0) else 0 end as direct_amount,
     from event_costs as ec
     left join adders as ad
-        on ad.event_id = ec.event_id and ad.activity = ec.activity and ad.cost_index = ec.cost_index
+        on ad.group_id = ec.group_id and ad.activity = ec.activity and ad.cost_index = ec.cost_index
 ),
 
 ledger as (

@@ -1,12 +1,14 @@
--- Merge one source's staged rows into its raw table: a key delivered again replaces the earlier
--- version (the latest file wins, then the latest row in it). {table}, {stage}, {key} and
--- {key_match} are identifiers taken from the fixed source contract (pfd_pipeline/sources.py),
--- never from data.
+-- Of a key this run delivered more than once (listed in run_repeated), keep the latest version:
+-- the latest file wins, then the latest row in it. {table}, {key} and {key_match} come from the
+-- fixed source contract.
 DELETE FROM {table} AS t
-USING (SELECT DISTINCT {key} FROM {stage}) AS s
-WHERE {key_match};
-
-INSERT INTO {table}
-SELECT *
-FROM {stage}
-QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_id DESC, _row_number DESC) = 1;
+USING (
+    SELECT {key}, max(struct_pack(file_id := _file_id, row_number := _row_number)) AS latest
+    FROM {table}
+    SEMI JOIN run_repeated USING ({key})
+    WHERE _file_id >= $first
+    GROUP BY {key}
+) AS s
+WHERE {key_match}
+    AND t._file_id >= $first
+    AND (t._file_id <> s.latest.file_id OR t._row_number <> s.latest.row_number);

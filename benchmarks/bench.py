@@ -1,0 +1,327 @@
+"""Scale benchmark: generate a workload, build it from an empty warehouse, add one day, and
+compare with a DuckDB floor. Prints one table; `--json FILE` keeps the numbers.
+
+    .venv/bin/python benchmarks/bench.py --size S            # 2K customers, about a minute
+    .venv/bin/python benchmarks/bench.py --size M            # 20K customers, 5M lines, 10M events
+    .venv/bin/python benchmarks/bench.py --size L --repeat 1 # 200K customers, 50M lines, 100M events
+
+Workloads (24 months of daily files written by `pfd generate`, with `--small-orders 2.5` so that
+there are about two activity events per ledger line):
+
+- generate: `pfd generate` of the whole workload (wall time, peak RSS);
+- floor: one hand-written DuckDB query (`FLOOR_SQL`) that reads the same landing files and
+  computes the per-customer-per-month revenue, COGS and activity-driver totals, written to a
+  Parquet file; the same memory limit and threads as the pipeline;
+- full build: `pfd run` on an empty warehouse with every file but the last `--days` days;
+- daily run: those days added back one at a time, `pfd run` after each (median reported).
+
+Every step runs as a child process; its peak RSS is the largest sum of the resident memory of
+the child and all its descendants, sampled every 50 ms. Per-stage seconds come from the run's
+own timings (`last_run_stats.json`). Times are wall seconds; on a shared machine quote medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SIZES = {
+    # name: (customers, the issue's target ledger lines, target events)
+    "S": (2_000, 500_000, 1_000_000),
+    "M": (20_000, 5_000_000, 10_000_000),
+    "L": (200_000, 50_000_000, 100_000_000),
+}
+SMALL_ORDERS = 2.5
+DAILY_SOURCES = ("sales_ledger", "activities")
+
+FLOOR_SQL = """
+set memory_limit = '{memory_limit}';
+set threads = {threads};
+set preserve_insertion_order = false;
+copy (
+    with ledger as (
+        select customer_id, strftime(posting_date, '%Y-%m') as period,
+               sum(gross_amount) as gross_revenue,
+               sum(discount_amount) as discounts,
+               sum(coalesce(off_invoice_amount, 0)) as off_invoice,
+               sum(cogs_amount) as cogs,
+               count(*) as lines,
+               count(distinct document_id) as documents
+        from read_csv('{landing}/sales_ledger/**/*.csv', header = true, auto_detect = false,
+            columns = {{
+                'line_id': 'varchar', 'document_id': 'varchar', 'document_type': 'varchar',
+                'posting_date': 'date', 'customer_id': 'varchar', 'product_id': 'varchar',
+                'quantity': 'decimal(18,4)', 'gross_amount': 'decimal(18,2)',
+                'discount_amount': 'decimal(18,2)', 'cogs_amount': 'decimal(18,2)',
+                'currency': 'varchar', 'channel': 'varchar', 'off_invoice_amount': 'decimal(18,2)'
+            }})
+        group by all
+    ),
+    events as (
+        select customer_id, strftime(event_date, '%Y-%m') as period, activity,
+               count(*) as events,
+               sum(coalesce(quantity, 1)) as driver_units,
+               sum(minutes) as minutes,
+               sum(amount) as amount
+        from read_csv('{landing}/activities/**/*.csv', header = true, auto_detect = false,
+            columns = {{
+                'event_id': 'varchar', 'event_date': 'date', 'customer_id': 'varchar',
+                'activity': 'varchar', 'quantity': 'decimal(18,4)', 'channel': 'varchar',
+                'minutes': 'decimal(18,2)', 'amount': 'decimal(18,2)', 'flags': 'varchar'
+            }})
+        group by all
+    ),
+    drivers as (
+        select customer_id, period,
+               list(struct_pack(activity, events, driver_units, minutes, amount)) as activities
+        from events
+        group by all
+    )
+    select *
+    from ledger
+    full join drivers using (customer_id, period)
+) to '{out}' (format parquet);
+"""
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_rss_gb: float
+    stages: dict[str, float] = field(default_factory=dict)
+    ingest_steps: dict[str, float] = field(default_factory=dict)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=SIZES, default="S")
+    parser.add_argument("--workdir", type=Path, help="where data goes (default /tmp/pfd-bench-SIZE)")
+    parser.add_argument("--repeat", type=int, default=3, help="full builds and floors (3)")
+    parser.add_argument("--days", type=int, default=3, help="daily runs after the build (3)")
+    parser.add_argument("--months", type=int, default=24, help="months of history (24)")
+    parser.add_argument("--reuse", action="store_true", help="reuse generated landing data")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    customers = SIZES[args.size][0]
+    work = args.workdir or Path(f"/tmp/pfd-bench-{args.size}")
+    landing, held, warehouse = work / "landing", work / "held_back", work / "warehouse"
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"size {args.size}: {customers:,} customers, {args.months} months, in {work}", flush=True)
+
+    generated = None
+    if not (args.reuse and landing.is_dir()):
+        for folder in (landing, held):
+            shutil.rmtree(folder, ignore_errors=True)
+        generated = measure(
+            [str(BIN / "pfd"), "generate", "--out", str(landing), "--customers", str(customers),
+             "--months", str(args.months), "--small-orders", str(SMALL_ORDERS)]
+        )
+        print(f"  generate: {generated.seconds:.1f} s", flush=True)
+    restore_held_back(landing, held)
+    volume = {name: count_rows(landing / name) for name in DAILY_SOURCES}
+    days = hold_back(landing, held, args.days)
+    print(f"  {volume['sales_ledger']:,} ledger lines, {volume['activities']:,} events; "
+          f"held back {', '.join(days)}", flush=True)
+
+    floors = []
+    for _ in range(args.repeat):
+        floors.append(floor(landing, work / "floor.parquet"))
+        print(f"  floor: {floors[-1].seconds:.1f} s", flush=True)
+
+    builds = []
+    for _ in range(args.repeat):
+        shutil.rmtree(warehouse, ignore_errors=True)
+        builds.append(pipeline_run(landing, warehouse))
+        print(f"  full build: {builds[-1].seconds:.1f} s {builds[-1].stages}", flush=True)
+
+    daily = []
+    for day in days:
+        restore_held_back(landing, held, day)
+        daily.append(pipeline_run(landing, warehouse))
+        print(f"  daily run {day}: {daily[-1].seconds:.1f} s {daily[-1].stages}", flush=True)
+
+    results = summarise(args, customers, volume, generated, floors, builds, daily)
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def pipeline_run(landing: Path, warehouse: Path) -> Measure:
+    env = {**os.environ, "PFD_LANDING_DIR": str(landing), "PFD_WAREHOUSE_DIR": str(warehouse)}
+    env.pop("DAGSTER_HOME", None)
+    result = measure([str(BIN / "pfd"), "run"], env=env)
+    stats = json.loads((warehouse / "last_run_stats.json").read_text(encoding="utf-8"))
+    result.stages = stats["stage_seconds"]
+    result.ingest_steps = stats["ingest_step_seconds"]
+    return result
+
+
+def floor(landing: Path, out: Path) -> Measure:
+    """The hand-written DuckDB query, in a child process like the pipeline."""
+    from pfd_pipeline.settings import Settings
+
+    settings = Settings.load()
+    sql = FLOOR_SQL.format(
+        landing=landing,
+        out=out,
+        memory_limit=settings.duckdb_memory_limit,
+        threads=settings.duckdb_threads,
+    )
+    code = "import duckdb, sys; duckdb.connect().execute(sys.stdin.read())"
+    return measure([sys.executable, "-c", code], stdin=sql)
+
+
+def measure(command: list[str], env: dict | None = None, stdin: str | None = None) -> Measure:
+    """Wall time and peak RSS of the process tree; a failure stops the benchmark."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], tree_rss(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate(stdin)
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
+    return Measure(round(elapsed, 2), round(peak[0] / 2**30, 2))
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (0 once it is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/statm") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo += [int(c) for c in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def day_of(path: Path) -> str:
+    return path.stem[-10:]
+
+
+def hold_back(landing: Path, held: Path, days: int) -> list[str]:
+    """Move the daily files of the last `days` days out of the landing folder."""
+    every = sorted({day_of(p) for s in DAILY_SOURCES for p in (landing / s).glob("*.csv")})
+    last = every[-days:] if days else []
+    for source in DAILY_SOURCES:
+        (held / source).mkdir(parents=True, exist_ok=True)
+        for path in (landing / source).glob("*.csv"):
+            if day_of(path) in last:
+                path.rename(held / source / path.name)
+    return last
+
+
+def restore_held_back(landing: Path, held: Path, day: str | None = None) -> None:
+    """Put held-back files (of one day, or all) back into the landing folder."""
+    for source in DAILY_SOURCES:
+        for path in sorted((held / source).glob("*.csv")) if (held / source).is_dir() else []:
+            if day is None or day_of(path) == day:
+                path.rename(landing / source / path.name)
+
+
+def count_rows(folder: Path) -> int:
+    import duckdb
+
+    return duckdb.sql(
+        f"select count(*) from read_csv('{folder}/**/*.csv', header = true, all_varchar = true)"
+    ).fetchall()[0][0]
+
+
+def summarise(args, customers, volume, generated, floors, builds, daily) -> dict:
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 2)
+
+    stage_names = list(builds[0].stages)
+    build_s = median([b.seconds for b in builds])
+    floor_s = median([f.seconds for f in floors])
+    daily_s = median([d.seconds for d in daily]) if daily else None
+    rows = volume["sales_ledger"] + volume["activities"]
+    stages = {s: median([b.stages[s] for b in builds]) for s in stage_names}
+    return {
+        "size": args.size,
+        "customers": customers,
+        "months": args.months,
+        "ledger_lines": volume["sales_ledger"],
+        "events": volume["activities"],
+        "cpus": os.cpu_count(),
+        "generate_seconds": generated.seconds if generated else None,
+        "generate_peak_rss_gb": generated.peak_rss_gb if generated else None,
+        "floor_seconds": floor_s,
+        "floor_runs": [f.seconds for f in floors],
+        "full_build_seconds": build_s,
+        "full_build_runs": [b.seconds for b in builds],
+        "full_build_peak_rss_gb": max(b.peak_rss_gb for b in builds),
+        "build_to_floor": round(build_s / floor_s, 2),
+        "stage_seconds": stages,
+        "stage_rows_per_second": {s: round(rows / v) if v else None for s, v in stages.items()},
+        "ingest_step_seconds": {
+            step: median([b.ingest_steps.get(step, 0.0) for b in builds])
+            for step in builds[0].ingest_steps
+        },
+        "daily_seconds": daily_s,
+        "daily_runs": [d.seconds for d in daily],
+        "daily_peak_rss_gb": max((d.peak_rss_gb for d in daily), default=None),
+        "daily_to_build": round(daily_s / build_s, 4) if daily_s else None,
+    }
+
+
+def print_table(r: dict) -> None:
+    def line(what: str, value: str) -> None:
+        print(f"| {what:<44} | {value:>28} |")
+
+    print()
+    print(f"| {'size ' + r['size']:<44} | {'':>28} |")
+    print(f"|{'-' * 46}|{'-' * 30}|")
+    line("customers / months", f"{r['customers']:,} / {r['months']}")
+    line("ledger lines / activity events", f"{r['ledger_lines']:,} / {r['events']:,}")
+    if r["generate_seconds"] is not None:
+        line("generate (s, peak RSS GB)", f"{r['generate_seconds']} s, {r['generate_peak_rss_gb']}")
+    line("floor: one DuckDB query (median s)", f"{r['floor_seconds']} s")
+    line("full build (median s)", f"{r['full_build_seconds']} s")
+    line("full build / floor", f"{r['build_to_floor']}x")
+    line("full build peak RSS (GB, process tree)", f"{r['full_build_peak_rss_gb']}")
+    for stage, seconds in r["stage_seconds"].items():
+        rate = r["stage_rows_per_second"][stage]
+        line(f"  {stage} (s, input rows/s)", f"{seconds} s, {rate:,}/s" if rate else f"{seconds} s")
+    if r["daily_seconds"] is not None:
+        line("daily run: one new day (median s)", f"{r['daily_seconds']} s")
+        line("daily run / full build", f"{r['daily_to_build']:.1%}")
+        line("daily run peak RSS (GB)", f"{r['daily_peak_rss_gb']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
