@@ -1,9 +1,9 @@
 """Scale benchmark: generate a workload, build it from an empty warehouse, add one day, and
 compare with a DuckDB floor. Prints one table; `--json FILE` keeps the numbers.
 
-    .venv/bin/python benchmarks/bench.py --size S            # 2K customers, about a minute
-    .venv/bin/python benchmarks/bench.py --size M            # 20K customers, 5M lines, 10M events
-    .venv/bin/python benchmarks/bench.py --size L --repeat 1 # 200K customers, 50M lines, 100M events
+    .venv/bin/python benchmarks/bench.py --size S   # 2K customers, about a minute
+    .venv/bin/python benchmarks/bench.py --size M   # 20K customers, 5M lines, 10M events
+    .venv/bin/python benchmarks/bench.py --size L --repeat 1   # 200K, 50M lines, 100M events
 
 Workloads (24 months of daily files written by `pfd generate`, with `--small-orders 2.5` so that
 there are about two activity events per ledger line):
@@ -106,7 +106,7 @@ class Measure:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=SIZES, default="S")
-    parser.add_argument("--workdir", type=Path, help="where data goes (default /tmp/pfd-bench-SIZE)")
+    parser.add_argument("--workdir", type=Path, help="data folder (default /tmp/pfd-bench-SIZE)")
     parser.add_argument("--repeat", type=int, default=3, help="full builds and floors (3)")
     parser.add_argument("--days", type=int, default=3, help="daily runs after the build (3)")
     parser.add_argument("--months", type=int, default=24, help="months of history (24)")
@@ -125,15 +125,28 @@ def main(argv: list[str] | None = None) -> int:
         for folder in (landing, held):
             shutil.rmtree(folder, ignore_errors=True)
         generated = measure(
-            [str(BIN / "pfd"), "generate", "--out", str(landing), "--customers", str(customers),
-             "--months", str(args.months), "--small-orders", str(SMALL_ORDERS)]
+            [
+                str(BIN / "pfd"),
+                "generate",
+                "--out",
+                str(landing),
+                "--customers",
+                str(customers),
+                "--months",
+                str(args.months),
+                "--small-orders",
+                str(SMALL_ORDERS),
+            ]
         )
         print(f"  generate: {generated.seconds:.1f} s", flush=True)
     restore_held_back(landing, held)
     volume = {name: count_rows(landing / name) for name in DAILY_SOURCES}
     days = hold_back(landing, held, args.days)
-    print(f"  {volume['sales_ledger']:,} ledger lines, {volume['activities']:,} events; "
-          f"held back {', '.join(days)}", flush=True)
+    print(
+        f"  {volume['sales_ledger']:,} ledger lines, {volume['activities']:,} events; "
+        f"held back {', '.join(days)}",
+        flush=True,
+    )
 
     floors = []
     for _ in range(args.repeat):
