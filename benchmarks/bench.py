@@ -110,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="full builds and floors (3)")
     parser.add_argument("--days", type=int, default=3, help="daily runs after the build (3)")
     parser.add_argument("--months", type=int, default=24, help="months of history (24)")
+    parser.add_argument("--customers", type=int, help="override the size's customers (smoke runs)")
     parser.add_argument("--reuse", action="store_true", help="reuse generated landing data")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
-    customers = SIZES[args.size][0]
+    customers = args.customers or SIZES[args.size][0]
     work = args.workdir or Path(f"/tmp/pfd-bench-{args.size}")
     landing, held, warehouse = work / "landing", work / "held_back", work / "warehouse"
     work.mkdir(parents=True, exist_ok=True)

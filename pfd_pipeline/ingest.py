@@ -23,19 +23,29 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
-from pfd_pipeline.landing import FileRejected, LandingFile, raw_records, read_rows, sha256
+from pfd_pipeline.landing import (
+    FileRejected,
+    FileRows,
+    LandingFile,
+    raw_records,
+    read_rows,
+    sha256,
+)
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.validation import FILE_ID, ROW_NUMBER, ValidationContext, validate
 
 MAX_LISTED_FAILURES = 10
+READ_AHEAD = 4  # files read ahead of the one being batched
 MAX_LISTED_REJECTS = 3
 
 
@@ -217,10 +227,10 @@ def _batches(
     delivered: dict[int, pl.DataFrame] = {}
     members: dict[int, FileOutcome] = {}
     rows = 0
-    for outcome in outcomes:
+    for outcome, reading in _read_ahead(outcomes):
         try:
-            with _timed(seconds, "read"):
-                read = read_rows(outcome.file, outcome.file_id)
+            with _timed(seconds, "read"):  # the wait for the file, read while we validated
+                read = reading.result()
         except FileRejected as exc:
             failures.append((exc.relpath, exc.message))
             continue
@@ -237,6 +247,22 @@ def _batches(
             frames, delivered, members, rows = [], {}, {}, 0
     if frames:
         yield _Batch(pl.concat(frames), delivered), members
+
+
+def _read_ahead(
+    outcomes: list[FileOutcome],
+) -> Iterator[tuple[FileOutcome, Future[FileRows]]]:
+    """Each file with its read, started up to READ_AHEAD files early on a worker thread, so that
+    reading (polars, which releases the GIL) overlaps validating and loading the batch before.
+    At most READ_AHEAD files are held beyond the batch being built, so memory stays bounded."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-read") as pool:
+        pending: deque[tuple[FileOutcome, Future[FileRows]]] = deque()
+        for outcome in outcomes:
+            pending.append((outcome, pool.submit(read_rows, outcome.file, outcome.file_id)))
+            if len(pending) > READ_AHEAD:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
 
 
 def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:

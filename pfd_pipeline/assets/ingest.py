@@ -90,13 +90,21 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
     key = ", ".join(source.key)
     key_match = " AND ".join(f"t.{k} = s.{k}" for k in source.key)
     duplicated = 0
-    if first is not None:
+    if first is not None:  # keys repeated among the run's rows, or also loaded by an earlier run
         duplicated = con.execute(
-            f"SELECT count(*) FROM (SELECT {key} FROM {source.table} AS t WHERE EXISTS ("
-            f"SELECT 1 FROM {source.table} AS s WHERE s._file_id >= $first AND {key_match}) "
+            f"SELECT count(*) FROM (SELECT {key} FROM {source.table} WHERE _file_id >= $first "
             "GROUP BY ALL HAVING count(*) > 1)",
             {"first": first},
         ).fetchall()[0][0]
+        earlier = con.execute(
+            f"SELECT EXISTS (FROM {source.table} WHERE _file_id < $first)", {"first": first}
+        ).fetchall()[0][0]
+        if earlier:  # a first load has no earlier rows, and skips the join
+            duplicated += con.execute(
+                f"SELECT count(*) FROM {source.table} AS t WHERE t._file_id < $first AND EXISTS ("
+                f"SELECT 1 FROM {source.table} AS s WHERE s._file_id >= $first AND {key_match})",
+                {"first": first},
+            ).fetchall()[0][0]
     results = [
         dg.AssetCheckResult(
             check_name="key_unique",

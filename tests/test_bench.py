@@ -1,0 +1,54 @@
+"""A smoke run of the scale benchmark on a tiny workload: it runs end to end, its floor query
+computes the same per-customer-month totals as the pipeline, and it reports what it measured.
+(No timing is asserted: the machines are shared and noisy.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--size", "S", "--customers", "60", "--months", "2",
+            "--repeat", "1", "--days", "1",
+            "--workdir", str(tmp_path / "work"), "--json", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "full build / floor" in done.stdout
+    results = json.loads(out.read_text())
+    assert results["ledger_lines"] > 0 and results["events"] > 0
+    assert results["full_build_seconds"] > 0 and results["floor_seconds"] > 0
+    assert set(results["stage_seconds"]) == {"ingest", "validate", "allocate", "marts", "publish"}
+    assert results["full_build_peak_rss_gb"] > 0
+    assert len(results["daily_runs"]) == 1
+
+    # the floor read the landing folder without the held-back day; the last month differs
+    floor = duckdb.sql(
+        f"select period, customer_id, gross_revenue, cogs "
+        f"from read_parquet('{tmp_path / 'work' / 'floor.parquet'}') where gross_revenue is not null"
+    )
+    published = duckdb.connect(str(tmp_path / "work" / "warehouse" / "pfd.duckdb"), read_only=True)
+    pipeline = published.sql(
+        "select period, customer_id, gross_revenue, cogs from marts.customer_profitability"
+    )
+    first_month = min(r[0] for r in pipeline.fetchall())
+    expected = sorted(r for r in floor.fetchall() if r[0] == first_month)
+    got = sorted(
+        r for r in pipeline.fetchall() if r[0] == first_month and (r[2] != 0 or r[3] != 0)
+    )
+    assert expected and got == expected
