@@ -38,9 +38,10 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert len(results["daily_runs"]) == 1
 
     # the floor read the landing folder without the held-back day; the last month differs
+    floor_file = tmp_path / "work" / "floor.parquet"
     floor = duckdb.sql(
-        f"select period, customer_id, gross_revenue, cogs "
-        f"from read_parquet('{tmp_path / 'work' / 'floor.parquet'}') where gross_revenue is not null"
+        f"select period, customer_id, gross_revenue, cogs from read_parquet('{floor_file}') "
+        "where gross_revenue is not null"
     )
     published = duckdb.connect(str(tmp_path / "work" / "warehouse" / "pfd.duckdb"), read_only=True)
     pipeline = published.sql(
@@ -48,7 +49,5 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     )
     first_month = min(r[0] for r in pipeline.fetchall())
     expected = sorted(r for r in floor.fetchall() if r[0] == first_month)
-    got = sorted(
-        r for r in pipeline.fetchall() if r[0] == first_month and (r[2] != 0 or r[3] != 0)
-    )
+    got = sorted(r for r in pipeline.fetchall() if r[0] == first_month and (r[2] != 0 or r[3] != 0))
     assert expected and got == expected
