@@ -34,14 +34,14 @@ os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
 
 def duckdb_resource(settings: Settings) -> DuckDBResource:
     """The work store, with the memory cap and threads from the config."""
-    return DuckDBResource(
-        database=str(settings.work_db),
-        connection_config={
-            "memory_limit": settings.duckdb_memory_limit,
-            "threads": settings.duckdb_threads,
-            "preserve_insertion_order": False,
-        },
-    )
+    config: dict[str, str | int | bool] = {
+        "memory_limit": settings.duckdb_memory_limit,
+        "threads": settings.duckdb_threads,
+        "preserve_insertion_order": False,
+    }
+    if settings.duckdb_temp_directory is not None:
+        config["temp_directory"] = str(settings.duckdb_temp_directory)
+    return DuckDBResource(database=str(settings.work_db), connection_config=config)
 
 
 def unpartitioned_keys(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:

@@ -76,6 +76,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    duckdb_temp_directory: Path | None = None  # None: DuckDB's own (work.duckdb.tmp beside it)
     cost_model_path: Path = DEFAULT_CONFIG.parent / "cost_model.yaml"
     close_after_days: int = 5
     marts: MartSettings = field(default_factory=MartSettings)
@@ -159,10 +160,23 @@ def _parse_config(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         "schedule_timezone": str(schedule.get("timezone", "UTC")),
         "validation": _validation(raw.get("validation") or {}, path),
         **_cost_model(raw.get("cost_model") or {}, path),
-        "duckdb_memory_limit": str(duck.get("memory_limit", "4GB")),
-        "duckdb_threads": int(duck.get("threads", 2)),
+        **_duckdb(duck, path),
         "marts": _marts(raw.get("marts") or {}, path),
         "publish": _publish(raw.get("publish") or {}, path),
+    }
+
+
+def _duckdb(section: Any, path: Path) -> dict[str, Any]:
+    """Engine settings: memory cap, threads, and where DuckDB spills what does not fit."""
+    _unknown_keys(section, {"memory_limit", "threads", "temp_directory"}, "duckdb", path)
+    temp = section.get("temp_directory")
+    if temp is not None:
+        temp = Path(str(temp))
+        temp = temp if temp.is_absolute() else PROJECT_ROOT / temp
+    return {
+        "duckdb_memory_limit": str(section.get("memory_limit", "4GB")),
+        "duckdb_threads": int(section.get("threads", 2)),
+        "duckdb_temp_directory": temp,
     }
 
 

@@ -116,6 +116,7 @@ def test_hostile_values_in_landing_files_are_stored_as_text(tmp_path):
         ("publish:\n  duckdb_fiel: pfd.duckdb\n", "publish.duckdb_fiel"),
         ("marts:\n  tiers:\n    top_shar: 0.3\n", "marts.tiers.top_shar"),
         ("marts:\n  trend:\n    slope_months: 4\n", "marts.trend"),
+        ("duckdb:\n  memory_limt: 2GB\n", "duckdb.memory_limt"),
     ],
 )
 def test_config_paths_stay_inside_and_names_are_checked(tmp_path, section, value):
@@ -123,3 +124,19 @@ def test_config_paths_stay_inside_and_names_are_checked(tmp_path, section, value
     config.write_text(section, encoding="utf-8")
     with pytest.raises(ConfigError, match=value.replace(".", r"\.")):
         Settings.load(tmp_path / "landing", tmp_path / "warehouse", config)
+
+
+def test_duckdb_temp_directory_is_passed_to_the_engine(tmp_path):
+    from pfd_pipeline.definitions import duckdb_resource
+    from pfd_pipeline.settings import Settings
+
+    config = tmp_path / "pfd.yaml"
+    config.write_text(f"duckdb:\n  temp_directory: {tmp_path / 'spill'}\n", encoding="utf-8")
+    settings = Settings.load(None, tmp_path / "wh", config)
+    assert settings.duckdb_temp_directory == tmp_path / "spill"
+    resource = duckdb_resource(settings)
+    assert resource.connection_config["temp_directory"] == str(tmp_path / "spill")
+    settings.warehouse_dir.mkdir()
+    with resource.get_connection() as con:
+        setting = con.execute("select current_setting('temp_directory')").fetchall()[0][0]
+    assert setting == str(tmp_path / "spill")
