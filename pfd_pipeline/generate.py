@@ -111,7 +111,7 @@ FINANCE_PER_CUSTOMER = 3.5  # billing, credit control, per active customer-month
 FINANCE_PER_CALL = 40.0
 
 # How `small_orders` moves order frequency and lines per order (log scale, per unit).
-ORDERS_SHIFT = 0.36
+ORDERS_SHIFT = 0.4
 LINES_SHIFT = 1.5
 
 DOCUMENT_DIGITS = 7  # INV0000123, CN0000045 (more digits once past 9,999,999)

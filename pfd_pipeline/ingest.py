@@ -1,19 +1,20 @@
 """Ingesting one source: new landing files are read, validated in batches and merged in one go.
 
-For each source and run, in one transaction:
+For each source and run:
 
 1. files already seen (same path, size and modification time) are skipped without reading;
    a file whose content (sha256) was loaded before is recorded as a duplicate and loads nothing;
 2. new files are read one at a time and validated in batches of up to `batch_rows` rows
    (pandera is called per batch, not per file), so memory is bounded by the batch;
-3. accepted rows go straight into the raw table (in file order, so it stays clustered by day),
-   rejected rows to a temporary reject table;
-4. if any file cannot be read, lacks a required column or has too many rejects, the transaction
-   is rolled back and the run stops with one message naming every such file: nothing of this
-   source is loaded;
-5. otherwise a key delivered again replaces its earlier version (an earlier run's, or an earlier
-   file's of this run), the months touched are noted, files and rejects are recorded in the
-   audit, and the transaction commits.
+3. accepted rows go straight into the raw table, a batch at a time (in file order, so the table
+   stays clustered by day), rejected rows to a temporary reject table; rows count only once
+   their file is recorded in the audit (step 5), so memory stays bounded by the batch;
+4. if any file cannot be read, lacks a required column or has too many rejects, the rows of
+   this run are deleted again and the run stops with one message naming every such file:
+   nothing of this source is loaded;
+5. otherwise, in one transaction, a key delivered again replaces its earlier version (an
+   earlier run's, or an earlier file's of this run), the months touched are noted, and files
+   and rejects are recorded in the audit.
 
 The run's rows are told apart by their file ids, which only grow: every row loaded by this run
 has `_file_id >= first`, the smallest id given to its files.
@@ -132,35 +133,58 @@ def ingest_source(
     outcome = SourceOutcome(source, outcomes, skipped, seconds)
     to_load = [o for o in outcomes if o.status == "loaded"]
     first = min((o.file_id for o in to_load), default=None)
+    discard_unrecorded_rows(con, source)
     has_rows = con.execute(f"SELECT EXISTS (FROM {source.table})").fetchall()[0][0]
     failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
-    con.execute("BEGIN TRANSACTION")
+    _create_rejects(con)
     try:
-        _create_rejects(con)
         for batch, members in _batches(to_load, batch_rows, failures, seconds):
             with _timed(seconds, "validate"):
                 result = validate(source, batch.frame, ctx)
                 _count(members, result.accepted, result.rejected)
                 rejected = _with_raw_records(result.rejected, batch.delivered)
             with _timed(seconds, "load"):
+                # Each batch commits on its own: one transaction over a whole first load keeps
+                # every appended row in memory until it commits (14 GB for 90 million events).
+                # Until the files are recorded (below) the rows are not part of the warehouse.
                 _insert(con, source.table, result.accepted)
                 _insert(con, "stage_rejects", rejected)
         failures += _reject_share_failures(con, to_load, max_reject_share)
-        if failures:
-            con.execute("ROLLBACK")
-        else:
+        if not failures:
             with _timed(seconds, "merge"):
-                _merge(con, outcome, run_id, first, has_rows)
-                con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    _merge(con, outcome, run_id, first, has_rows)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
     except BaseException:
-        con.execute("ROLLBACK")
+        discard_unrecorded_rows(con, source)
         raise
     finally:
         con.execute("DROP TABLE IF EXISTS stage_rejects")
     if failures:
+        discard_unrecorded_rows(con, source)
         _record_failures(con, source, failures, run_id)
         raise IngestError(_failure_paragraph(source, failures))
     return outcome
+
+
+def discard_unrecorded_rows(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Delete raw rows whose file was never recorded in the audit.
+
+    Rows are appended batch by batch and their files recorded in one final transaction, so a
+    load that failed (or a process killed half-way) leaves rows of unrecorded files. File ids
+    only grow and a run records its files before a later run of the source starts, so those
+    are exactly the rows with a larger file id than any recorded for the source. Called when
+    a load starts and when it fails, and before allocation reads the raw tables.
+    """
+    con.execute(
+        f"DELETE FROM {source.table} WHERE _file_id > (SELECT coalesce(max(file_id), -1) "
+        "FROM audit.ingested_files WHERE source = $source)",
+        {"source": source.name},
+    )
 
 
 @contextmanager

@@ -238,6 +238,48 @@ def test_reject_share_above_threshold_fails_and_loads_nothing(con, landing_dir):
     ]
 
 
+def test_failed_load_after_committed_batches_keeps_only_the_earlier_rows(con, landing_dir):
+    """Batches commit one by one; a file failing later takes this run's rows out again."""
+    _ingest(con, landing_dir, CUSTOMERS)
+    _ingest(con, landing_dir, ACTIVITIES)
+    before = con.execute("SELECT * FROM raw.activity_events ORDER BY event_id").fetchall()
+    late = landing_dir / "activities" / "activities_2025-01-03.csv"
+    late.write_text(
+        "event_id,event_date,customer_id,activity,quantity\n"
+        "E7,2025-01-03,C001,order_entry,2\n"  # a good row, in a batch of its own
+        "E8,2025-01-03,C001,order_entry,0\n"
+        "E9,2025-01-03,C001,order_entry,0\n"
+        "E1,2025-01-03,C001,order_entry,0\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(IngestError, match="3 of 4 rows rejected"):
+        _ingest(con, landing_dir, ACTIVITIES, max_share=0.5, run_id="run-2")
+    after = con.execute("SELECT * FROM raw.activity_events ORDER BY event_id").fetchall()
+    assert after == before
+
+
+def test_rows_of_a_killed_load_are_discarded_by_the_next_one(con, landing_dir):
+    """A process killed between batch commits leaves rows of files it never recorded."""
+    _ingest(con, landing_dir, CUSTOMERS)
+    outcome = _ingest(con, landing_dir, ACTIVITIES)
+    recorded = max(f.file_id for f in outcome.files)
+    con.execute(
+        "INSERT INTO raw.activity_events (event_id, event_date, customer_id, activity, quantity, "
+        "_file_id, _row_number) VALUES ('E99', DATE '2025-01-02', 'C001', 'order_entry', 1, ?, 1)",
+        [recorded + 5],
+    )
+    before = con.execute("SELECT count(*) FROM raw.activity_events").fetchall()[0][0]
+    late = landing_dir / "activities" / "activities_2025-01-04.csv"
+    late.write_text(
+        "event_id,event_date,customer_id,activity\nE10,2025-01-04,C001,order_entry\n",
+        encoding="utf-8",
+    )
+    _ingest(con, landing_dir, ACTIVITIES, run_id="run-2")
+    ids = [r[0] for r in con.execute("SELECT event_id FROM raw.activity_events").fetchall()]
+    assert "E99" not in ids and "E10" in ids
+    assert len(ids) == before  # E99 out, E10 in
+
+
 def test_unreadable_file_fails_with_its_name_and_reason(con, landing_dir):
     bad = landing_dir / "activities" / "activities_2025-01-03.csv"
     bad.write_bytes(b"event_id;event_date;customer_id;activity\nE9;2025-01-03;C001;delivery\n")

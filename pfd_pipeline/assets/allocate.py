@@ -13,6 +13,7 @@ from pfd_pipeline.allocate import (
 from pfd_pipeline.assets.ingest import asset_key
 from pfd_pipeline.cost_model import CostModelError, load_cost_model
 from pfd_pipeline.faults import crash_point
+from pfd_pipeline.ingest import discard_unrecorded_rows
 from pfd_pipeline.planning import today
 from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
@@ -72,6 +73,8 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         with duckdb.get_connection() as con:
             ensure_schema(con)
             ensure_tables(con)
+            for source in SOURCES.values():  # rows a killed load left behind are not data
+                discard_unrecorded_rows(con, source)
             pending = pending_periods(con, model, today(settings), settings.close_after_days)
             for period in pending:
                 context.log.info(f"allocating {period.period} ({period.status}): {period.reason}")
