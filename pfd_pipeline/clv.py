@@ -1,0 +1,228 @@
+"""Predictive customer lifetime value on profit: the BG/NBD and Gamma-Gamma models.
+
+Only the model runs here: maximum-likelihood fits and the closed-form expectations. What goes
+in (orders, recency and age per customer as of a month end, margin per repeat order, cost-to-
+serve per order) is prepared in sql/marts/clv_inputs.sql, and what comes out is written to the
+marts by sql/marts/customer_lifetime_value.sql.
+
+- BG/NBD (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way: An Alternative to
+  the Pareto/NBD Model", Marketing Science 24(2), 275-284): while alive a customer buys at a
+  Poisson rate (gamma-distributed across customers: r, alpha) and after any purchase drops out
+  with a probability (beta-distributed: a, b). From a customer's repeat purchases x, the time of
+  the last one t_x and the age T it gives P(alive) and the expected purchases in the next t.
+- Gamma-Gamma (Fader & Hardie 2013, "The Gamma-Gamma Model of Monetary Value"): the mean value
+  of a customer's repeat orders, shrunk towards the population mean the fewer orders there are.
+  It needs positive values; customers whose mean repeat margin is not positive are left out of
+  the fit and keep their own mean (see `expected_margin`).
+
+Time is in weeks; parameters are estimated on log scale with scipy.optimize.minimize.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import gammaln, hyp2f1
+
+WEEKS_PER_MONTH = 365.25 / 12 / 7
+
+
+@dataclass(frozen=True)
+class BgNbd:
+    """Fitted BG/NBD parameters (alpha in weeks) and the maximised log-likelihood."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    converged: bool
+
+
+@dataclass(frozen=True)
+class GammaGamma:
+    """Fitted Gamma-Gamma parameters (gamma in money) and the maximised log-likelihood."""
+
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float
+    converged: bool
+    customers: int
+
+    @property
+    def population_mean(self) -> float:
+        """E[M] = p * gamma / (q - 1), the mean order value of a new customer (needs q > 1)."""
+        return self.p * self.gamma / (self.q - 1) if self.q > 1 else float("nan")
+
+
+def bgnbd_log_likelihood(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """Each customer's log-likelihood (Fader, Hardie & Lee 2005, eq. 6)."""
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + t)
+    repeat = x > 0
+    # ln(a / (b + x - 1)) is only defined (and only used) for customers with repeat purchases
+    a4 = np.where(
+        repeat,
+        np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
+        -np.inf,
+    )
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> BgNbd:
+    """Maximum-likelihood BG/NBD fit. Time is rescaled so that the longest age is 10 (which
+    keeps the four log-parameters of one order of magnitude), alpha is scaled back after."""
+    x, t_x, t = (np.asarray(v, dtype=float) for v in (x, t_x, t))
+    scale = 10.0 / float(t.max())
+    xs, ts = t_x * scale, t * scale
+
+    def negative(log_params: np.ndarray) -> float:
+        r, alpha, a, b = np.exp(log_params)
+        return -float(bgnbd_log_likelihood(r, alpha, a, b, x, xs, ts).sum())
+
+    result = _minimise(negative, 4)
+    r, alpha, a, b = np.exp(result.x)
+    return BgNbd(
+        r=float(r),
+        alpha=float(alpha / scale),
+        a=float(a),
+        b=float(b),
+        # the density of purchase times in weeks: each purchase adds ln(scale) to it
+        log_likelihood=-float(result.fun) + float(x.sum()) * float(np.log(scale)),
+        converged=bool(result.success),
+    )
+
+
+def p_alive(fit: BgNbd, x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """P(still active at age t | x, t_x): 1 without repeat purchases (the model's assumption
+    that drop-out happens only right after a purchase)."""
+    x = np.asarray(x, dtype=float)
+    ratio = _odds_dead(fit, x, np.asarray(t_x, dtype=float), np.asarray(t, dtype=float))
+    return 1.0 / (1.0 + ratio)
+
+
+def expected_purchases(
+    fit: BgNbd, horizon: np.ndarray | float, x: np.ndarray, t_x: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """E[purchases in the next `horizon` weeks | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10)."""
+    x, t_x, t = (np.asarray(v, dtype=float) for v in (x, t_x, t))
+    horizon = np.asarray(horizon, dtype=float)
+    r, alpha, a, b = fit.r, fit.alpha, fit.a, fit.b
+    z = horizon / (alpha + t + horizon)
+    head = (a + b + x - 1) / (a - 1)
+    tail = 1 - ((alpha + t) / (alpha + t + horizon)) ** (r + x) * hyp2f1(
+        r + x, b + x, a + b + x - 1, z
+    )
+    return head * tail / (1 + _odds_dead(fit, x, t_x, t))
+
+
+def discounted_purchases(
+    fit: BgNbd,
+    months: int,
+    annual_rate: float,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    t: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected purchases over `months` months, undiscounted and discounted: the purchases
+    expected in month m (E[Y(m)] - E[Y(m-1)]) are discounted by (1 + annual_rate)^(m / 12)."""
+    cumulative = [np.zeros(len(np.atleast_1d(x)))]
+    for m in range(1, months + 1):
+        cumulative.append(expected_purchases(fit, m * WEEKS_PER_MONTH, x, t_x, t))
+    steps = np.diff(np.vstack(cumulative), axis=0)
+    factors = (1 + annual_rate) ** (-np.arange(1, months + 1) / 12)
+    return cumulative[-1], factors @ steps
+
+
+def gamma_gamma_log_likelihood(
+    p: float, q: float, gamma: float, x: np.ndarray, mean_value: np.ndarray
+) -> np.ndarray:
+    """Each customer's log-likelihood of the mean of x repeat order values (Fader & Hardie
+    2013, eq. 3); x >= 1 and mean_value > 0."""
+    px = p * x
+    return (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(gamma)
+        + (px - 1) * np.log(mean_value)
+        + px * np.log(x)
+        - (px + q) * np.log(gamma + x * mean_value)
+    )
+
+
+def fit_gamma_gamma(x: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
+    """Maximum-likelihood Gamma-Gamma fit on customers with x >= 1 repeat orders whose mean
+    value is positive; the others are not passed in (see `expected_margin`)."""
+    x, mean_value = np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float)
+    scale = 10.0 / float(mean_value.max())  # money rescaled like time in fit_bgnbd
+    ms = mean_value * scale
+
+    def negative(log_params: np.ndarray) -> float:
+        p, q, gamma = np.exp(log_params)
+        return -float(gamma_gamma_log_likelihood(p, q, gamma, x, ms).sum())
+
+    result = _minimise(negative, 3)
+    p, q, gamma = np.exp(result.x)
+    # the likelihood of the rescaled values differs by the Jacobian, n * ln(scale)
+    return GammaGamma(
+        p=float(p),
+        q=float(q),
+        gamma=float(gamma / scale),
+        log_likelihood=-float(result.fun) + len(x) * float(np.log(scale)),
+        converged=bool(result.success),
+        customers=len(x),
+    )
+
+
+def expected_margin(fit: GammaGamma | None, x: np.ndarray, mean_value: np.ndarray) -> np.ndarray:
+    """Expected margin of a future order.
+
+    - x >= 1 repeat orders with a positive mean: the Gamma-Gamma conditional expectation
+      (gamma + x * mean) * p / (p * x + q - 1), a weighted average of the population mean and
+      the customer's own;
+    - x >= 1 with a mean <= 0 (orders sold at or below cost, or credit notes outweighing them):
+      the customer's own mean, unshrunk. The model cannot represent a non-positive value, and
+      shrinking a loss-maker towards the (positive) population mean would hide the loss;
+    - no repeat orders yet: the population mean p * gamma / (q - 1).
+
+    Without a fit (too few repeat buyers) every customer keeps their own mean, and customers
+    without repeat orders get the mean of those who have them.
+    """
+    x, mean_value = np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float)
+    repeat = x > 0
+    positive = repeat & (mean_value > 0)
+    if fit is None or not fit.q > 1:
+        fallback = float(mean_value[repeat].mean()) if repeat.any() else 0.0
+        return np.where(repeat, mean_value, fallback)
+    shrunk = (fit.gamma + x * mean_value) * fit.p / (fit.p * x + fit.q - 1)
+    return np.where(positive, shrunk, np.where(repeat, mean_value, fit.population_mean))
+
+
+def _odds_dead(fit: BgNbd, x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """a / (b + x - 1) * ((alpha + T) / (alpha + t_x))^(r + x) for x > 0, else 0."""
+    repeat = x > 0
+    odds = (
+        fit.a
+        / np.where(repeat, fit.b + x - 1, 1.0)
+        * ((fit.alpha + t) / (fit.alpha + t_x)) ** (fit.r + x)
+    )
+    return np.where(repeat, odds, 0.0)
+
+
+def _minimise(negative, size: int):
+    """Quasi-Newton from all-ones, then Nelder-Mead from there to make sure of the optimum."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        first = minimize(negative, np.zeros(size), method="L-BFGS-B")
+        return minimize(
+            negative,
+            first.x,
+            method="Nelder-Mead",
+            options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20_000},
+        )
