@@ -1,4 +1,4 @@
-"""The landing contract: the sources (four required, feedback optional), their columns, keys and value kinds.
+"""The landing contract: the sources (feedback optional), their columns, keys and value kinds.
 
 One place describes each source; the pandera schemas, the parser and the summary are built
 from it, and a test checks the warehouse DDL (sql/warehouse/raw_tables.sql) against it.

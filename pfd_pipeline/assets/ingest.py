@@ -112,7 +112,8 @@ def _check_results(con, source: Source) -> list[dg.AssetCheckResult]:
 
 def validation_context(settings: Settings, con, source: Source) -> ValidationContext:
     """What a source's rows are checked against: today, the date bounds, the customer master
-    (ledger, feedback), the accepted currencies (ledger) and the cost model's activities (activities)."""
+    (ledger, feedback), the accepted currencies (ledger) and the cost model's activities
+    (activities)."""
     return ValidationContext(
         as_of=today(settings),
         min_date=settings.validation.min_date,
