@@ -22,9 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
+import polars as pl
 from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
+
+from pfd_pipeline.settings import MartSettings
+from pfd_pipeline.sql import load_sql
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 
@@ -226,3 +231,144 @@ def _minimise(negative, size: int):
             method="Nelder-Mead",
             options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20_000},
         )
+
+
+SCORE_SCHEMA = {
+    "period": pl.String,
+    "customer_id": pl.String,
+    "margin_model": pl.String,
+    "expected_margin_per_order": pl.Float64,
+    "p_alive": pl.Float64,
+    "expected_orders": pl.Float64,
+    "discounted_orders": pl.Float64,
+}
+FIT_SCHEMA = {
+    "period": pl.String,
+    "status": pl.String,
+    "customers_fitted": pl.Int64,
+    "repeat_customers": pl.Int64,
+    "r": pl.Float64,
+    "alpha": pl.Float64,
+    "a": pl.Float64,
+    "b": pl.Float64,
+    "bgnbd_log_likelihood": pl.Float64,
+    "margin_customers": pl.Int64,
+    "non_positive_margin_customers": pl.Int64,
+    "p": pl.Float64,
+    "q": pl.Float64,
+    "gamma": pl.Float64,
+    "gamma_gamma_log_likelihood": pl.Float64,
+    "population_margin_per_order": pl.Float64,
+}
+MIN_MARGIN_CUSTOMERS = 10  # fewer repeat buyers with a positive margin: no Gamma-Gamma fit
+
+
+def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> None:
+    """Fit both models once per month in mart_targets on the inputs of sql/marts/clv_inputs.sql
+    and leave the results in temp tables clv_inputs, clv_scores (per customer) and clv_fits (per
+    month) for sql/marts/customer_lifetime_value.sql."""
+    con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
+    inputs = pl.from_arrow(con.sql("select * from clv_inputs").to_arrow_table())
+    scores, fits = [], []
+    for (period,), month in inputs.group_by("period", maintain_order=True):
+        score, fit = score_month(str(period), month, settings)
+        scores.append(score)
+        fits.append(fit)
+    frames = {
+        "clv_scores": pl.concat(scores) if scores else pl.DataFrame(schema=SCORE_SCHEMA),
+        "clv_fits": pl.DataFrame(fits, schema=FIT_SCHEMA),
+    }
+    for name, frame in frames.items():
+        con.register("_frame", frame.to_arrow())
+        try:
+            con.execute(f"create or replace temp table {name} as select * from _frame")
+        finally:
+            con.unregister("_frame")
+
+
+def score_month(
+    period: str, month: pl.DataFrame, settings: MartSettings
+) -> tuple[pl.DataFrame, dict]:
+    """One month end: the fits, and each customer's P(alive), expected orders over the horizon
+    (undiscounted and discounted) and expected margin per order."""
+    month = month.sort("customer_id")  # the same order every time: identical re-runs
+    x = month["repeat_purchases"].cast(pl.Float64).to_numpy()
+    t_x = month["recency_weeks"].cast(pl.Float64).to_numpy()
+    age = month["age_weeks"].cast(pl.Float64).to_numpy()
+    mean = month["mean_repeat_margin"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    repeat = x > 0
+    positive = repeat & (mean > 0)
+    fit_row: dict = {
+        "period": period,
+        "customers_fitted": int(len(x)),
+        "repeat_customers": int(repeat.sum()),
+        "margin_customers": 0,
+        "non_positive_margin_customers": int((repeat & ~positive).sum()),
+    }
+    ids = month["customer_id"]
+    if len(x) < settings.clv_min_customers or not repeat.any():
+        fit_row["status"] = (
+            f"not fitted: {len(x)} customers with orders, {int(repeat.sum())} with repeat "
+            f"orders (marts.clv.min_customers = {settings.clv_min_customers})"
+        )
+        empty = pl.DataFrame(
+            {"period": [period] * len(ids), "customer_id": ids}, schema_overrides=SCORE_SCHEMA
+        )
+        return empty.with_columns(
+            pl.lit("not fitted").alias("margin_model"),
+            *(pl.lit(None, pl.Float64).alias(c) for c in list(SCORE_SCHEMA)[3:]),
+        ), fit_row
+    bgnbd = fit_bgnbd(x, t_x, age)
+    fit_row |= {
+        "status": "fitted" if bgnbd.converged else "fitted, optimiser did not converge",
+        "r": bgnbd.r,
+        "alpha": bgnbd.alpha,
+        "a": bgnbd.a,
+        "b": bgnbd.b,
+        "bgnbd_log_likelihood": bgnbd.log_likelihood,
+    }
+    margin_fit = None
+    if positive.sum() >= MIN_MARGIN_CUSTOMERS:
+        margin_fit = fit_gamma_gamma(x[positive], mean[positive])
+        fit_row |= {
+            "margin_customers": margin_fit.customers,
+            "p": margin_fit.p,
+            "q": margin_fit.q,
+            "gamma": margin_fit.gamma,
+            "gamma_gamma_log_likelihood": margin_fit.log_likelihood,
+            "population_margin_per_order": margin_fit.population_mean,
+        }
+    with np.errstate(over="ignore", invalid="ignore"):
+        alive = p_alive(bgnbd, x, t_x, age)
+        total, discounted = discounted_purchases(
+            bgnbd,
+            settings.clv_horizon_months,
+            float(settings.clv_annual_discount_rate),
+            x,
+            t_x,
+            age,
+        )
+    margin = expected_margin(margin_fit, x, mean)
+    fitted = margin_fit is not None and margin_fit.q > 1
+    model = np.where(
+        ~repeat,
+        "population mean (no repeat order)" if fitted else "repeat buyers' mean (no fit)",
+        np.where(
+            positive & fitted,
+            "gamma-gamma",
+            np.where(positive, "own mean (no fit)", "own mean (margin not positive)"),
+        ),
+    )
+    frame = pl.DataFrame(
+        {
+            "period": [period] * len(ids),
+            "customer_id": ids,
+            "margin_model": model,
+            "expected_margin_per_order": margin,
+            "p_alive": alive,
+            "expected_orders": total,
+            "discounted_orders": discounted,
+        },
+        schema=SCORE_SCHEMA,
+    )
+    return frame.with_columns(pl.col(pl.Float64).fill_nan(None)), fit_row

@@ -22,6 +22,14 @@ DESCRIPTIONS = {
     "a trend label per customer and month.",
     "segment_profitability": "The P&L by segment, region and channel with subtotals, growth and "
     "margin trend.",
+    "customer_lifetime_value": "Each customer's predicted lifetime value on profit (BG/NBD orders "
+    "x Gamma-Gamma margin less cost-to-serve, discounted), P(alive), historical profit, tenure "
+    "and advocacy; with the month's model fit in clv_model_fit.",
+    "customer_value_matrix": "Profit tier x advocacy (NPS category): customers, profit and CLV "
+    "per cell, named (awesome customers, promoters who lose money, profitable detractors at "
+    "risk, ...) with an action.",
+    "rising_stars": "Young customers whose CLV or improving run-rate puts them on the path to "
+    "the top tier, with the reason, and how their segment's young customers compare.",
 }
 
 
@@ -49,7 +57,7 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(mart.name),
         group_name=GROUP,
-        deps=[key(mart.upstream)],
+        deps=[key(mart.upstream), *(key(t) for t in mart.reads)],
         description=DESCRIPTIONS[mart.name],
         kinds={"duckdb"},
         check_specs=checks,
@@ -64,7 +72,8 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             if mart.name == "customer_profitability":
                 crash_point("after_marts")
             if periods:  # column descriptions for the UI's schema view, as published
-                describe(con, mart.name, f"marts.{mart.name}")
+                for table in mart.tables:
+                    describe(con, table, f"marts.{table}")
             metadata = {
                 **table_metadata(con, f"marts.{mart.name}"),
                 "months_rebuilt": dg.MetadataValue.int(len(periods)),
