@@ -44,6 +44,7 @@ class BgNbd:
     b: float
     log_likelihood: float
     converged: bool
+    at_bound: bool = False  # a parameter at its bound (see _minimise)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> BgNbd:
         # the density of purchase times in weeks: each purchase adds ln(scale) to it
         log_likelihood=-float(result.fun) + float(x.sum()) * float(np.log(scale)),
         converged=bool(result.success),
+        at_bound=result.at_bound,
     )
 
 
@@ -197,17 +199,26 @@ def expected_margin(fit: GammaGamma | None, x: np.ndarray, mean_value: np.ndarra
       shrinking a loss-maker towards the (positive) population mean would hide the loss;
     - no repeat orders yet: the population mean p * gamma / (q - 1).
 
-    Without a fit (too few repeat buyers) every customer keeps their own mean, and customers
-    without repeat orders get the mean of those who have them.
+    Without a fit (too few repeat buyers) every repeat buyer keeps their own mean. Where the
+    fit has q <= 1 (a tail so heavy that the population mean is infinite) customers without
+    repeat orders get the mean of the repeat buyers' expected margins instead, as they do
+    without a fit.
     """
     x, mean_value = np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float)
     repeat = x > 0
     positive = repeat & (mean_value > 0)
-    if fit is None or not fit.q > 1:
-        fallback = float(mean_value[repeat].mean()) if repeat.any() else 0.0
-        return np.where(repeat, mean_value, fallback)
-    shrunk = (fit.gamma + x * mean_value) * fit.p / (fit.p * x + fit.q - 1)
-    return np.where(positive, shrunk, np.where(repeat, mean_value, fit.population_mean))
+    margin = mean_value.copy()
+    if fit is not None:
+        weight = fit.p * x + fit.q - 1
+        shrink = positive & (weight > 0)
+        margin = np.where(
+            shrink, (fit.gamma + x * mean_value) * fit.p / np.where(shrink, weight, 1), margin
+        )
+    if fit is not None and fit.q > 1:
+        newcomer = fit.population_mean
+    else:
+        newcomer = float(margin[repeat].mean()) if repeat.any() else 0.0
+    return np.where(repeat, margin, newcomer)
 
 
 def _odds_dead(fit: BgNbd, x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -221,16 +232,28 @@ def _odds_dead(fit: BgNbd, x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> np.
     return np.where(repeat, odds, 0.0)
 
 
+LOG_BOUND = 12.0  # parameters are kept within exp(-12)..exp(12) of the rescaled data
+
+
 def _minimise(negative, size: int):
-    """Quasi-Newton from all-ones, then Nelder-Mead from there to make sure of the optimum."""
+    """L-BFGS-B from all-ones on log-parameters, with tight tolerances (the published CDNOW fits
+    are reproduced to the third decimal).
+
+    Log-parameters are bounded: when the data cannot pin a parameter down (e.g. BG/NBD a and b
+    both -> infinity when drop-out barely varies across customers, only their ratio matters),
+    the optimum is on the bound instead of a long walk along a flat ridge.
+    """
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * size
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        first = minimize(negative, np.zeros(size), method="L-BFGS-B")
-        return minimize(
+        result = minimize(
             negative,
-            first.x,
-            method="Nelder-Mead",
-            options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 20_000},
+            np.zeros(size),
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 5_000},
         )
+    result.at_bound = bool(np.any(np.abs(result.x) >= LOG_BOUND - 1e-6))
+    return result
 
 
 SCORE_SCHEMA = {
@@ -320,7 +343,13 @@ def score_month(
         ), fit_row
     bgnbd = fit_bgnbd(x, t_x, age)
     fit_row |= {
-        "status": "fitted" if bgnbd.converged else "fitted, optimiser did not converge",
+        "status": (
+            "fitted, optimiser did not converge"
+            if not bgnbd.converged
+            else "fitted; BG/NBD a or b at its bound (drop-out barely varies across customers)"
+            if bgnbd.at_bound
+            else "fitted"
+        ),
         "r": bgnbd.r,
         "alpha": bgnbd.alpha,
         "a": bgnbd.a,
@@ -349,10 +378,15 @@ def score_month(
             age,
         )
     margin = expected_margin(margin_fit, x, mean)
-    fitted = margin_fit is not None and margin_fit.q > 1
+    fitted = margin_fit is not None
+    newcomers = (
+        "population mean (no repeat order)"
+        if fitted and margin_fit.q > 1
+        else "repeat buyers' mean (no repeat order)"
+    )
     model = np.where(
         ~repeat,
-        "population mean (no repeat order)" if fitted else "repeat buyers' mean (no fit)",
+        newcomers,
         np.where(
             positive & fitted,
             "gamma-gamma",
