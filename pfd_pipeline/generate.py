@@ -1,8 +1,8 @@
 """Demo landing data: a wholesale business whose customer profitability emerges from behaviour.
 
 The generator writes the landing sources (customers, sales_ledger, activities, resources and
-the optional feedback) for a window of calendar months. It never writes profit, tier or cost-to-serve: those must come
-out of the pipeline's cost model, applied to what customers do.
+the optional feedback) for a window of calendar months. It never writes profit, tier or
+cost-to-serve: those must come out of the pipeline's cost model, applied to what customers do.
 
 Behaviour model
 ---------------

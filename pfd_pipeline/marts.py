@@ -21,7 +21,6 @@ from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 
-
 # Historical value is the profit of every month to date: a change to any earlier month counts.
 ALL_EARLIER_MONTHS = 1200
 
