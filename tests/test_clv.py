@@ -121,3 +121,12 @@ def test_expected_margin_rules():
     # without a fit: own mean, and the repeat buyers' mean for the others
     unfitted = clv.expected_margin(None, np.array([2.0, 3.0, 0.0]), np.array([10.0, -4.0, 0.0]))
     assert unfitted.tolist() == pytest.approx([10.0, -4.0, 3.0])
+
+
+def test_expected_margin_with_an_infinite_population_mean():
+    """q <= 1: repeat buyers are still shrunk (p x + q - 1 > 0), newcomers get the mean of the
+    repeat buyers' expected margins instead of the undefined p gamma / (q - 1)."""
+    fit = clv.GammaGamma(p=2.0, q=0.5, gamma=50.0, log_likelihood=0.0, converged=True, customers=0)
+    margin = clv.expected_margin(fit, np.array([1.0, 2.0, 0.0]), np.array([10.0, 20.0, 0.0]))
+    # (50 + 10) * 2 / (2 + 0.5 - 1) = 80; (50 + 40) * 2 / (4 - 0.5) = 51.43; newcomer: mean
+    assert margin.tolist() == pytest.approx([80.0, 180 / 3.5, (80.0 + 180 / 3.5) / 2])
