@@ -150,8 +150,8 @@ def rebuild(
         con.execute("ROLLBACK")
         raise
     finally:
-        for temp in ("mart_targets", "mart_params", *TEMP_TABLES):
-            con.execute(f"drop table if exists {temp}")
+        for table in ("mart_targets", "mart_params", *TEMP_TABLES):
+            con.execute(f"drop table if exists {table}")
 
 
 TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits")  # left by clv.stage_scores
