@@ -365,7 +365,8 @@ def score_month(
             "q": margin_fit.q,
             "gamma": margin_fit.gamma,
             "gamma_gamma_log_likelihood": margin_fit.log_likelihood,
-            "population_margin_per_order": margin_fit.population_mean,
+            # infinite when q <= 1: left empty
+            "population_margin_per_order": margin_fit.population_mean if margin_fit.q > 1 else None,
         }
     with np.errstate(over="ignore", invalid="ignore"):
         alive = p_alive(bgnbd, x, t_x, age)

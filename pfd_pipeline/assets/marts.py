@@ -81,6 +81,8 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             }
             if mart.name == "whale_curve":
                 metadata.update(whale_metadata(con))
+            if mart.name == "customer_lifetime_value":
+                metadata.update(clv_fit_metadata(con))
             off = marts.untied(con) if checks else []
         yield dg.MaterializeResult(metadata=metadata)
         if checks:
@@ -114,6 +116,30 @@ def whale_metadata(con) -> dict[str, dg.MetadataValue]:
             markdown_table(
                 ["customer %", "cumulative profit %"],
                 [(p, v) for p, v in summary["curve"] if p % 10 == 0 or p in (1, 5)],
+            )
+        ),
+    }
+
+
+def clv_fit_metadata(con) -> dict[str, dg.MetadataValue]:
+    """The latest month's CLV model fit (clv_model_fit), as Dagster metadata."""
+    rows = con.execute(
+        "select period, status, customers_fitted, bgnbd_r, bgnbd_alpha_weeks, bgnbd_a, bgnbd_b, "
+        "gamma_gamma_p, gamma_gamma_q, gamma_gamma_gamma from marts.clv_model_fit "
+        "order by period desc limit 1"
+    ).fetchall()
+    if not rows:
+        return {}
+    period, status, customers, *params = rows[0]
+    names = ("r", "alpha (weeks)", "a", "b", "p", "q", "gamma")
+    return {
+        "fit_period": dg.MetadataValue.text(period),
+        "fit_status": dg.MetadataValue.text(status),
+        "customers_fitted": dg.MetadataValue.int(customers),
+        "parameters": dg.MetadataValue.md(
+            markdown_table(
+                ["parameter", "estimate"],
+                [(n, "" if v is None else f"{v:.4f}") for n, v in zip(names, params, strict=True)],
             )
         ),
     }
