@@ -17,17 +17,23 @@ with targets as (
     cross join mart_params as p
 ),
 
-days as (
+-- Each customer-day once (not once per month end that reads it).
+ledger_days as (
     select
-        t.period,
         l.customer_id,
         l.posting_date as day,
         bool_or(l.document_type = 'invoice') as purchase,
         sum(l.gross_amount - l.discount_amount - l.off_invoice_amount - l.cogs_amount) as margin,
-    from targets as t
-    join raw.sales_ledger as l
-        on l.posting_date >= t.window_start and l.posting_date < t.period_end
+    from raw.sales_ledger as l
+    where l.posting_date >= (select min(window_start) from targets)
+        and l.posting_date < (select max(period_end) from targets)
     group by all
+),
+
+days as (
+    select t.period, d.*,
+    from targets as t
+    join ledger_days as d on d.day >= t.window_start and d.day < t.period_end
 ),
 
 buyers as (
