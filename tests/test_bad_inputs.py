@@ -326,6 +326,10 @@ def test_feedback_is_optional_and_a_customer_answers_once_a_day(settings, con):
     assert con.execute(
         "SELECT customer_id, survey_date::varchar, score FROM raw.feedback"
     ).fetchall() == [("C001", "2025-01-02", 10)]
+    # the answer's month counts as changed: it is re-scored (from the allocation on)
+    assert con.execute(
+        "SELECT DISTINCT period FROM audit.changed_periods WHERE source = 'feedback'"
+    ).fetchall() == [("2025-01",)]
 
 
 def test_empty_file_0_bytes_fails_naming_file_and_rule(settings, con):

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from mart_helpers import JANUARY, add_month
 
-from pfd_pipeline import allocate, marts
+from pfd_pipeline import allocate, marts, summary
 from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
 from pfd_pipeline.sql import load_sql
@@ -263,6 +263,10 @@ def test_nps_categories_and_value_matrix_cells(con):
         "unprofitable": D("100.0"),
     }
     assert cells[("break-even", "passive")]["share_of_customers_pct"] == D("20.00")
+    # the summary's reader (also for the report) returns the grid in order
+    grid = summary.value_matrix(con, "2025-01")
+    assert [(c["tier_order"], c["advocacy_order"]) for c in grid][:3] == [(1, 1), (1, 2), (1, 3)]
+    assert grid[0]["cell"] == "awesome customers" and len(grid) == 12
 
 
 def test_advocacy_thresholds_are_settings(con):
@@ -342,6 +346,17 @@ def test_rising_stars_on_a_constructed_series(con):
         "select trend from marts.customer_trends where period = '2025-06' and customer_id = 'Y3'"
     ).fetchall()
     assert trend == [("declining",)]
+    # the summary's readers (also for the report)
+    assert [r["customer_id"] for r in summary.rising_stars(con, "2025-06")] == ["Y2", "Y1"]
+    assert summary.rising_segments(con, "2025-06") == [
+        {
+            "segment": "Retail",
+            "young_customers": 3,
+            "rising_stars": 2,
+            "young_median_clv": D("20000.00"),
+            "clv_vs_top_tier_pct": D("133.33"),
+        }
+    ]
 
 
 # --- settings ------------------------------------------------------------------------------------
