@@ -199,6 +199,13 @@ def test_models_fitted_on_a_population_and_loss_makers_kept_negative(con):
         assert 0 <= r["p_alive"] <= 1
         if r["expected_profit_per_order"] > 0:
             assert 0 < r["clv"] <= r["expected_profit"]
+    # fitting the month again gives the same numbers, to the last digit
+    before = rows(con, "select * from marts.clv_model_fit where period = '2025-05'")
+    clv_mart = next(m for m in marts.marts(ONE_MONTH) if m.name == "customer_lifetime_value")
+    marts.rebuild(con, clv_mart, ["2025-05"], ONE_MONTH, "again")
+    assert rows(con, "select * from marts.clv_model_fit where period = '2025-05'") == before
+    again = rows(con, "select * from marts.customer_lifetime_value where period = '2025-05'")
+    assert {r["customer_id"]: r for r in again} == values
 
 
 # --- advocacy and the value matrix --------------------------------------------------------------
