@@ -1,8 +1,8 @@
 """Demo landing data: a wholesale business whose customer profitability emerges from behaviour.
 
-The generator writes the four landing sources (customers, sales_ledger, activities, resources)
-for a window of calendar months. It never writes profit, tier or cost-to-serve: those must come
-out of the pipeline's cost model, applied to what customers do.
+The generator writes the landing sources (customers, sales_ledger, activities, resources and
+the optional feedback) for a window of calendar months. It never writes profit, tier or
+cost-to-serve: those must come out of the pipeline's cost model, applied to what customers do.
 
 Behaviour model
 ---------------
@@ -38,6 +38,13 @@ NOMINAL_MINUTES, at a target utilisation near 85%; practical capacity is FTE x
 MINUTES_PER_FTE. The logistics pool (own fleet) scales with domestic miles and deliveries, and
 the finance pool with active customers and collection calls; pools have no capacity.
 
+Feedback. Every month about 6% of the active customers answer a survey (0-10, "would you
+recommend us?"), so not every customer answers in a year. The score reflects how the customer
+is served: rush orders, returns and support tickets lower it, discounts, rebates and sales
+visits raise it, customers about to leave score lower, and the rest is personal. So some
+customers who cost most to serve (visits, deep discounts) are promoters who lose money, and
+some profitable customers with many rush orders and returns are detractors at risk.
+
 Everything is vectorised with numpy and polars and generated one calendar month at a time from
 generators spawned off one SeedSequence, so the same arguments give byte-identical files.
 `with_errors=True` adds a handful of realistic bad rows (see LEDGER_ERRORS and
@@ -57,7 +64,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, RESOURCES, SALES_LEDGER, Source
+from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, FEEDBACK, RESOURCES, SALES_LEDGER, Source
 
 SEGMENTS = ("Retail", "Hospitality", "Wholesale", "Online", "Distributor")
 SEGMENT_SHARE = (0.34, 0.22, 0.20, 0.14, 0.10)
@@ -122,6 +129,8 @@ LEDGER_ERRORS = ("unknown_customer", "negative_quantity", "bad_date", "duplicate
 ACTIVITY_ERRORS = ("activity_unknown_customer", "activity_bad_date", "duplicate_event")
 ERRORS_PER_KIND = 4
 MAX_BAD_SHARE = 0.05
+SURVEY_RESPONSE_PM = 0.06  # share of active customers answering the survey in a month
+WRITTEN = (CUSTOMERS, SALES_LEDGER, ACTIVITIES, RESOURCES, FEEDBACK)
 
 _NAME_FIRST = (
     "Acme Alder Apex Aspen Atlas Beacon Birch Blue Cedar Coastal Copper Crest Delta Eagle Elm "
@@ -227,12 +236,16 @@ def generate(
     out_dir = Path(out_dir)
     window = _months(start, months)
     end = window[-1].last
-    master_seq, error_seq, *month_seqs = np.random.SeedSequence(seed).spawn(2 + len(window))
+    # the survey's generator is spawned last, so the other sources are the same as without it
+    master_seq, error_seq, *month_seqs, survey_seq = np.random.SeedSequence(seed).spawn(
+        3 + len(window)
+    )
     master_rng = np.random.default_rng(master_seq)
     pop = _population(master_rng, customers, np.datetime64(start, "D"), end, small_orders)
     catalogue = _catalogue(master_rng, 300)
-    for source in (CUSTOMERS, SALES_LEDGER, ACTIVITIES, RESOURCES):
+    for source in WRITTEN:
         _clear(out_dir / source.name)
+    survey_rng = np.random.default_rng(survey_seq)
 
     injector = _Injector(np.random.default_rng(error_seq), len(window), customers, with_errors)
     state = _State(customers, len(catalogue.price))
@@ -246,6 +259,9 @@ def generate(
             _write_events(writer, state, injector, month, events)
             resources = _resources(rng, month, events, _active_count(pop, month))
             writer.write(RESOURCES, resources, f"resources_{month.period}")
+            answers = _survey(survey_rng, pop, month)
+            if answers.height:
+                writer.write(FEEDBACK, answers, f"nps_{month.period}")
     return GenerateSummary(out_dir, dict(writer.files), dict(writer.rows), dict(injector.counts))
 
 
@@ -424,6 +440,36 @@ def _customer_frame(rng: np.random.Generator, pop: _Population) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- one month
+
+
+def _survey(rng: np.random.Generator, pop: _Population, month: _Month) -> pl.DataFrame:
+    """The month's survey answers: who answers, on which day, and a score driven by service."""
+    bdays = month.business_days
+    if len(bdays) == 0:
+        return pl.DataFrame(schema={c: pl.String for c in FEEDBACK.column_names})
+    lo, hi = _active_range(pop, bdays)
+    answers = (hi > lo) & (rng.random(pop.size) < SURVEY_RESPONSE_PM)
+    cust = np.flatnonzero(answers)
+    day = bdays[lo[cust] + (rng.random(len(cust)) * (hi - lo)[cust]).astype(np.int64)]
+    leaving_soon = (pop.leaves[cust] - day).astype(int) < 120
+    latent = (
+        8.2
+        - 6.0 * pop.rush[cust]
+        - 10.0 * pop.returns[cust]
+        - 0.4 * pop.tickets_pm[cust]
+        + 12.0 * pop.discount[cust]
+        + 25.0 * pop.rebate[cust]
+        + 0.4 * pop.visits_pm[cust]
+        - 1.5 * leaving_soon
+        + rng.normal(0.0, 1.3, len(cust))
+    )
+    return pl.DataFrame(
+        {
+            "customer_id": _ids("C", pop.size, 6).gather(cust),
+            "survey_date": pl.Series(day).dt.to_string("%Y-%m-%d"),
+            "score": pl.Series(np.rint(latent).clip(0, 10).astype(np.int64)).cast(pl.String),
+        }
+    )
 
 
 def _simulate_month(
@@ -956,9 +1002,7 @@ class _Writer:
     def __init__(self, out_dir: Path, file_format: str) -> None:
         self.out_dir = out_dir
         self.file_format = file_format
-        self.files: Counter[str] = Counter(
-            {s.name: 0 for s in (CUSTOMERS, SALES_LEDGER, ACTIVITIES, RESOURCES)}
-        )
+        self.files: Counter[str] = Counter({s.name: 0 for s in WRITTEN})
         self.rows: Counter[str] = Counter(dict.fromkeys(self.files, 0))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-generate")
         self._pending: deque[Future[None]] = deque()

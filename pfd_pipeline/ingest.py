@@ -439,6 +439,9 @@ PERIOD_EXPR = {
     "sales_ledger": "strftime(t.posting_date, '%Y-%m')",
     "activities": "strftime(t.event_date, '%Y-%m')",
     "resources": "t.period",
+    # a new score changes the advocacy of its month and the months after (their windows); the
+    # month is re-built from the allocation on, which re-scores every later month's value
+    "feedback": "strftime(t.survey_date, '%Y-%m')",
 }
 
 

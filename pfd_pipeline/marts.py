@@ -12,12 +12,17 @@ The arithmetic is in sql/marts/<table>.sql; this module binds the months and the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
+from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
+
+# Historical value is the profit of every month to date: a change to any earlier month counts.
+ALL_EARLIER_MONTHS = 1200
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,17 @@ class Mart:
     name: str  # table in schema marts, and sql/marts/<name>.sql
     upstream: str  # the table whose months it reads
     lookback: int  # months before its own month that it reads
+    # Other marts of the same month it reads. Each is rebuilt whenever `upstream` is (they read
+    # the same months of customer_profitability, or fewer); listed so that they are built first.
+    reads: tuple[str, ...] = ()
+    # Further tables the same SQL file writes, in the same transaction and with the same months.
+    also_writes: tuple[str, ...] = ()
+    # A step before the SQL, e.g. the CLV model fits, leaving temp tables for it to read.
+    prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings], None] | None = None
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.name, *self.also_writes)
 
 
 def marts(settings: MartSettings) -> tuple[Mart, ...]:
@@ -37,10 +53,31 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
         Mart("whale_curve", "customer_tiers", 0),
         Mart("customer_trends", "customer_profitability", trend_lookback),
         Mart("segment_profitability", "customer_profitability", 2 * settings.growth_months - 1),
+        Mart(
+            "customer_lifetime_value",
+            "customer_profitability",
+            ALL_EARLIER_MONTHS,
+            also_writes=("clv_model_fit",),
+            prepare=stage_scores,
+        ),
+        Mart(
+            "customer_value_matrix",
+            "customer_lifetime_value",
+            0,
+            reads=("customer_tiers",),
+        ),
+        Mart(
+            "rising_stars",
+            "customer_lifetime_value",
+            0,
+            reads=("customer_tiers", "customer_trends"),
+        ),
     )
 
 
 MART_NAMES = tuple(m.name for m in marts(MartSettings()))
+# Every table the marts write (customer_lifetime_value also writes clv_model_fit).
+MART_TABLES = tuple(t for m in marts(MartSettings()) for t in m.tables)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -95,23 +132,29 @@ def rebuild(
     con.execute("BEGIN TRANSACTION")
     try:
         _bind(con, periods, settings)
+        if mart.prepare is not None:
+            mart.prepare(con, settings)
         con.execute(load_sql(f"marts/{mart.name}"))
-        con.execute(
-            """
-            insert or replace into audit.mart_periods
-            select $name, period, nextval('audit.build_seq'), $settings, $run_id,
-                   current_localtimestamp()
-            from mart_targets order by period
-            """,
-            {"name": mart.name, "settings": settings.fingerprint(), "run_id": run_id},
-        )
+        for table in mart.tables:
+            con.execute(
+                """
+                insert or replace into audit.mart_periods
+                select $name, period, nextval('audit.build_seq'), $settings, $run_id,
+                       current_localtimestamp()
+                from mart_targets order by period
+                """,
+                {"name": table, "settings": settings.fingerprint(), "run_id": run_id},
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.execute("drop table if exists mart_targets")
-        con.execute("drop table if exists mart_params")
+        for table in ("mart_targets", "mart_params", *TEMP_TABLES):
+            con.execute(f"drop table if exists {table}")
+
+
+TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits")  # left by clv.stage_scores
 
 
 def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSettings) -> None:
@@ -134,7 +177,15 @@ def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSett
             $stable_slope_pp::decimal(9, 4) as stable_slope_pp,
             $declining_months::integer as declining_months,
             $growth_months::integer as growth_months,
-            $erosion_pp::decimal(9, 4) as erosion_pp
+            $erosion_pp::decimal(9, 4) as erosion_pp,
+            $clv_horizon_months::integer as clv_horizon_months,
+            $clv_annual_discount_rate::decimal(9, 6) as clv_annual_discount_rate,
+            $clv_calibration_months::integer as clv_calibration_months,
+            $advocacy_window_months::integer as advocacy_window_months,
+            $promoter_min_score::integer as promoter_min_score,
+            $detractor_max_score::integer as detractor_max_score,
+            $rising_max_tenure_months::integer as rising_max_tenure_months,
+            $rising_clv_percentile::decimal(9, 6) as rising_clv_percentile
         """,
         {
             "window_months": settings.window_months,
@@ -145,6 +196,14 @@ def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSett
             "declining_months": settings.declining_months,
             "growth_months": settings.growth_months,
             "erosion_pp": settings.erosion_pp,
+            "clv_horizon_months": settings.clv_horizon_months,
+            "clv_annual_discount_rate": settings.clv_annual_discount_rate,
+            "clv_calibration_months": settings.clv_calibration_months,
+            "advocacy_window_months": settings.advocacy_window_months,
+            "promoter_min_score": settings.promoter_min_score,
+            "detractor_max_score": settings.detractor_max_score,
+            "rising_max_tenure_months": settings.rising_max_tenure_months,
+            "rising_clv_percentile": settings.rising_clv_percentile,
         },
     )
 

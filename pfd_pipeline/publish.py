@@ -31,12 +31,12 @@ import yaml
 
 from pfd_pipeline.errors import PfdError
 from pfd_pipeline.faults import crash_point
-from pfd_pipeline.marts import MART_NAMES
+from pfd_pipeline.marts import MART_TABLES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
 
 COST_TABLES = ("customer_cost_to_serve", "activity_rates", "allocation_reconciliation")
-PERIOD_TABLES = (MART_NAMES[0], *COST_TABLES, *MART_NAMES[1:])
+PERIOD_TABLES = (MART_TABLES[0], *COST_TABLES, *MART_TABLES[1:])
 WHOLE_TABLES = {"rejected_rows": "audit.rejected_rows", "ingested_files": "audit.ingested_files"}
 PUBLISHED_TABLES = (*PERIOD_TABLES, *WHOLE_TABLES, "publication")
 ALIAS = "pfd_publish"

@@ -52,6 +52,18 @@ class MartSettings:
     declining_months: int = 3
     growth_months: int = 3
     erosion_pp: Decimal = Decimal("1.0")
+    # customer lifetime value (marts.clv)
+    clv_horizon_months: int = 12
+    clv_annual_discount_rate: Decimal = Decimal("0.10")
+    clv_calibration_months: int = 24
+    clv_min_customers: int = 30
+    # advocacy from survey scores (marts.advocacy)
+    advocacy_window_months: int = 12
+    promoter_min_score: int = 9
+    detractor_max_score: int = 6
+    # rising stars (marts.rising_stars)
+    rising_max_tenure_months: int = 12
+    rising_clv_percentile: Decimal = Decimal("0.50")
 
     def fingerprint(self) -> str:
         """Changes whenever a setting changes, so that every month is rebuilt with it."""
@@ -221,6 +233,9 @@ _MART_KEYS = {
     "tiers": {"window_months", "top_share", "bottom_share"},
     "trends": {"slope_months", "stable_slope_pp", "declining_months", "growth_months"},
     "segments": {"erosion_pp"},
+    "clv": {"horizon_months", "annual_discount_rate", "calibration_months", "min_customers"},
+    "advocacy": {"window_months", "promoter_min_score", "detractor_max_score"},
+    "rising_stars": {"max_tenure_months", "clv_percentile"},
 }
 
 
@@ -244,6 +259,9 @@ def _marts(section: dict[str, Any], path: Path) -> MartSettings:
     tiers = section.get("tiers") or {}
     trends = section.get("trends") or {}
     segments = section.get("segments") or {}
+    clv = section.get("clv") or {}
+    advocacy = section.get("advocacy") or {}
+    rising = section.get("rising_stars") or {}
     default = MartSettings()
 
     def number(group: dict[str, Any], key: str, name: str, fallback: Any, low: Any, high: Any):
@@ -262,6 +280,13 @@ def _marts(section: dict[str, Any], path: Path) -> MartSettings:
         raise ConfigError(
             f"config file {path}: marts.tiers.top_share + bottom_share must not exceed 1"
         )
+    promoter = number(advocacy, "promoter_min_score", "advocacy.promoter_min_score", 9, 1, 10)
+    detractor = number(advocacy, "detractor_max_score", "advocacy.detractor_max_score", 6, 0, 9)
+    if detractor >= promoter:
+        raise ConfigError(
+            f"config file {path}: marts.advocacy.detractor_max_score must be below "
+            "promoter_min_score"
+        )
     return MartSettings(
         window_months=number(tiers, "window_months", "tiers.window_months", 12, 1, 120),
         top_share=top,
@@ -274,6 +299,35 @@ def _marts(section: dict[str, Any], path: Path) -> MartSettings:
         growth_months=number(trends, "growth_months", "trends.growth_months", 3, 1, 12),
         erosion_pp=number(
             segments, "erosion_pp", "segments.erosion_pp", default.erosion_pp, 0, 100
+        ),
+        clv_horizon_months=number(clv, "horizon_months", "clv.horizon_months", 12, 1, 120),
+        clv_annual_discount_rate=number(
+            clv,
+            "annual_discount_rate",
+            "clv.annual_discount_rate",
+            default.clv_annual_discount_rate,
+            0,
+            1,
+        ),
+        clv_calibration_months=number(
+            clv, "calibration_months", "clv.calibration_months", 24, 3, 120
+        ),
+        clv_min_customers=number(clv, "min_customers", "clv.min_customers", 30, 10, 1_000_000),
+        advocacy_window_months=number(
+            advocacy, "window_months", "advocacy.window_months", 12, 1, 120
+        ),
+        promoter_min_score=promoter,
+        detractor_max_score=detractor,
+        rising_max_tenure_months=number(
+            rising, "max_tenure_months", "rising_stars.max_tenure_months", 12, 1, 120
+        ),
+        rising_clv_percentile=number(
+            rising,
+            "clv_percentile",
+            "rising_stars.clv_percentile",
+            default.rising_clv_percentile,
+            0,
+            1,
         ),
     )
 

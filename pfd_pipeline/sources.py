@@ -1,4 +1,4 @@
-"""The landing contract: the four sources, their columns, keys and value kinds.
+"""The landing contract: the sources (feedback optional), their columns, keys and value kinds.
 
 One place describes each source; the pandera schemas, the parser and the summary are built
 from it, and a test checks the warehouse DDL (sql/warehouse/raw_tables.sql) against it.
@@ -65,6 +65,15 @@ DURATION = Kind(
     shape=r"^\d+(\.\d+)?$",
 )
 CURRENCY = Kind("currency", pl.String, r"^[A-Z]{3}$", "an ISO 4217 code")
+# Any whole number is a score as written (rule `format`); whether it lies in 0..10 is the
+# rule `score_in_range`, so that "11" and "-1" are reported for what they are.
+SCORE = Kind(
+    "score",
+    pl.Int16,
+    r"^-?\d{1,3}$",
+    "a whole number from 0 to 10",
+    shape=r"^-?\d+$",
+)
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,24 @@ RESOURCES = Source(
     description="Departmental resource costs: one row per resource per month.",
 )
 
-SOURCES: dict[str, Source] = {s.name: s for s in (CUSTOMERS, SALES_LEDGER, ACTIVITIES, RESOURCES)}
+# Optional: without a feedback/ folder there are simply no survey scores (every customer's
+# advocacy is "no response").
+FEEDBACK = Source(
+    name="feedback",
+    table="raw.feedback",
+    columns=(
+        Column("customer_id", KEY),
+        Column("survey_date", DATE),
+        Column("score", SCORE),
+    ),
+    key=("customer_id", "survey_date"),
+    daily=False,
+    description="Survey answers (NPS, 0-10): one row per customer and survey date.",
+)
+
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (CUSTOMERS, SALES_LEDGER, ACTIVITIES, RESOURCES, FEEDBACK)
+}
 
 DOCUMENT_TYPES = ("invoice", "credit_note")
 

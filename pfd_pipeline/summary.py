@@ -8,8 +8,16 @@ from pathlib import Path
 import duckdb
 
 from pfd_pipeline.marts import whale_summary
+from pfd_pipeline.warehouse import table_exists
 
 SHOWN = 5
+# The value-matrix cells a commercial lead acts on first (names as in customer_value_matrix).
+FOCUS_CELLS = (
+    "awesome customers",
+    "promoters who lose money",
+    "profitable detractors at risk",
+    "promoters to grow",
+)
 
 
 def commercial_summary(published_db: Path, period: str | None = None) -> str:
@@ -45,6 +53,7 @@ def commercial_summary(published_db: Path, period: str | None = None) -> str:
             "from marts.allocation_reconciliation where period between ? and ?",
             [window_start, month],
         ).fetchall()[0]
+        value = _value_lines(con, month)
     finally:
         con.close()
     return "\n".join(
@@ -65,8 +74,137 @@ def commercial_summary(published_db: Path, period: str | None = None) -> str:
             f"  The {SHOWN} least profitable:",
             *worst,
             _balance_line(*balance),
+            *value,
         ]
     )
+
+
+def value_matrix(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
+    """The month's customer value matrix (profit tier x advocacy), one dict per cell, in grid
+    order; [] if the table is absent or empty. For the summary and the report."""
+    if not table_exists(con, "marts.customer_value_matrix"):
+        return []
+    return _dicts(
+        con,
+        "select * from marts.customer_value_matrix where period = ? "
+        "order by tier_order, advocacy_order",
+        [period],
+    )
+
+
+def rising_stars(con: duckdb.DuckDBPyConnection, period: str, limit: int = SHOWN) -> list[dict]:
+    """The month's top rising stars by rank, one dict per customer (with the reason)."""
+    if not table_exists(con, "marts.rising_stars"):
+        return []
+    return _dicts(
+        con,
+        "select * from marts.rising_stars where period = ? order by rising_rank limit ?",
+        [period, limit],
+    )
+
+
+def rising_segments(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
+    """Segments by how much their young customers look like today's top tier (median CLV of
+    the young against the top tier's CLV bar), for segments with at least one rising star."""
+    if not table_exists(con, "marts.rising_stars"):
+        return []
+    return _dicts(
+        con,
+        """
+        select segment, any_value(segment_young_customers) as young_customers,
+               any_value(segment_rising_stars) as rising_stars,
+               any_value(segment_young_median_clv) as young_median_clv,
+               any_value(segment_clv_vs_top_tier_pct) as clv_vs_top_tier_pct
+        from marts.rising_stars where period = ?
+        group by segment
+        order by clv_vs_top_tier_pct desc nulls last, segment
+        """,
+        [period],
+    )
+
+
+def clv_overview(con: duckdb.DuckDBPyConnection, period: str) -> dict | None:
+    """The month's CLV totals and model fit."""
+    if not table_exists(con, "marts.customer_lifetime_value"):
+        return None
+    rows = _dicts(
+        con,
+        """
+        select f.status, f.horizon_months, f.annual_discount_rate, f.customers_fitted,
+               f.bgnbd_r, f.bgnbd_alpha_weeks, f.bgnbd_a, f.bgnbd_b,
+               f.gamma_gamma_p, f.gamma_gamma_q, f.gamma_gamma_gamma,
+               f.non_positive_margin_customers,
+               (select sum(clv) from marts.customer_lifetime_value where period = f.period)
+                   as clv,
+               (select count(*) filter (clv < 0) from marts.customer_lifetime_value
+                where period = f.period) as negative_clv_customers
+        from marts.clv_model_fit as f where f.period = ?
+        """,
+        [period],
+    )
+    return rows[0] if rows else None
+
+
+def _value_lines(con: duckdb.DuckDBPyConnection, month: str) -> list[str]:
+    """CLV, the value matrix's focus cells and the top rising stars of the month."""
+    fit = clv_overview(con, month)
+    if fit is None:
+        return []
+    lines = [
+        f"  Lifetime value on profit (next {fit['horizon_months']} months, discounted "
+        f"{fit['annual_discount_rate'] * 100:.0f}% a year; an estimate): {fit['status']} on "
+        f"{fit['customers_fitted']:,} customers."
+    ]
+    if fit["clv"] is not None:
+        lines.append(
+            f"    total CLV {fit['clv']:,.2f}; {fit['negative_clv_customers']:,} customers are "
+            f"expected to lose money; {fit['non_positive_margin_customers']:,} repeat buyers "
+            "with a margin <= 0 valued at their own margin."
+        )
+    cells = value_matrix(con, month)
+    if cells:
+        nps = {c["profit_tier"]: c["tier_nps"] for c in cells}
+        lines.append("  Customer value matrix (profit tier x advocacy, the latest survey score):")
+        for c in cells:
+            if c["cell"] in FOCUS_CELLS:
+                lines.append(
+                    f"    {c['cell']:<31}{c['customers']:>6,} customers   operating profit "
+                    f"{c['operating_profit']:>15,.2f}   CLV {c['clv']:>15,.2f}"
+                )
+        lines.append(
+            "    net promoter score by tier: "
+            + ", ".join(
+                f"{tier} {'n/a' if score is None else f'{score:+.0f}'}"
+                for tier, score in nps.items()
+            )
+        )
+    stars = rising_stars(con, month)
+    if stars:
+        lines.append(
+            f"  Rising stars (young customers on the path to the top tier), top {len(stars)}:"
+        )
+        lines += [
+            f"    {r['customer_id']:<10}{r['customer_name'][:26]:<27}{r['segment'][:12]:<13}"
+            f"CLV {r['clv']:>12,.2f}   {r['reason']}"
+            for r in stars
+        ]
+        segments = rising_segments(con, month)
+        lines.append(
+            "    segments whose young customers look most like the top tier (median CLV of "
+            "the young vs the top tier's bar): "
+            + ", ".join(
+                f"{s['segment']} {s['clv_vs_top_tier_pct']:.0f}%"
+                for s in segments
+                if s["clv_vs_top_tier_pct"] is not None
+            )
+        )
+    return lines
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, query: str, params: list) -> list[dict]:
+    rows = con.execute(query, params).fetchall()
+    names = [d[0] for d in con.description]
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def _whale_lines(w: dict) -> list[str]:

@@ -27,6 +27,7 @@ from pfd_pipeline.sources import (
     CUSTOMERS,
     DATE,
     DOCUMENT_TYPES,
+    FEEDBACK,
     ISO_CURRENCIES,
     RESOURCES,
     SALES_LEDGER,
@@ -68,6 +69,7 @@ RULES: dict[str, str] = {
     ),
     "quantity_positive": "driver quantity must be > 0",
     "not_negative": "value must not be negative",
+    "score_in_range": "survey score must be a whole number from 0 to 10",
 }
 _RULE_BY_MESSAGE = {message: rule for rule, message in RULES.items()}
 
@@ -199,6 +201,9 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
         checks["quantity"] = [_check("quantity_positive", lambda c: c > 0)]
     elif source is RESOURCES:
         checks["cost_amount"] = [_check("not_negative", lambda c: c >= 0)]
+    elif source is FEEDBACK:
+        checks["survey_date"] = [plausible]
+        checks["score"] = [_check("score_in_range", lambda c: c.is_between(0, 10))]
     elif source is CUSTOMERS:
         checks["acquired_on"] = [
             _check("not_in_future", lambda c: c <= pl.lit(ctx.max_date)),
@@ -207,9 +212,13 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
     # Revenue for a customer the master does not know is a data error. Activity events for an
     # unknown customer are accepted: the cost engine reports their cost as unassigned with its
     # reason, so that cost is never lost from the reconciliation.
-    if source is SALES_LEDGER and ctx.known_customers is not None:
+    # A survey answer of a customer the master does not know cannot be matched to a profit.
+    if source in (SALES_LEDGER, FEEDBACK) and ctx.known_customers is not None:
         known = _values(ctx.known_customers)
-        checks["customer_id"] = [_check("customer_known", lambda c: c.is_in(known))]
+        # appended: customer_id is also the first key column of feedback (unique_key_in_file)
+        checks.setdefault("customer_id", []).append(
+            _check("customer_known", lambda c: c.is_in(known))
+        )
     # Amounts in several currencies cannot be added up without exchange rates.
     if source is SALES_LEDGER and ctx.currencies is not None:
         accepted = _values(ctx.currencies)

@@ -28,7 +28,7 @@ from pfd_pipeline import cli, landing, warehouse
 from pfd_pipeline.assets.ingest import validation_context
 from pfd_pipeline.ingest import IngestError, ingest_source
 from pfd_pipeline.settings import Settings
-from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, RESOURCES, SALES_LEDGER, Source
+from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, FEEDBACK, RESOURCES, SALES_LEDGER, Source
 from pfd_pipeline.validation import RULES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,7 @@ HEADER = {
                     "quantity,gross_amount,discount_amount,cogs_amount,currency",
     "activities": "event_id,event_date,customer_id,activity,quantity",
     "resources": "period,resource,cost_amount,practical_capacity_minutes",
+    "feedback": "customer_id,survey_date,score",
 }
 GOOD = {  # a good row per source without its key; a case changes a few values
     "customers": dict(customer_name="Alpha Foods", segment="Retail", region="North",
@@ -57,15 +58,17 @@ GOOD = {  # a good row per source without its key; a case changes a few values
     "activities": dict(event_date="2025-01-02", customer_id="C001", activity="order_entry",
                        quantity="3"),
     "resources": dict(period="2025-01", cost_amount="1000.00", practical_capacity_minutes="9600"),
+    "feedback": dict(customer_id="C001", score="8"),
 }
 KEY = {"customers": "customer_id", "sales_ledger": "line_id", "activities": "event_id",
-       "resources": "resource"}
+       "resources": "resource", "feedback": "survey_date"}
 FILE = {"customers": "customers/customers_2025-01-01.csv",
         "sales_ledger": "sales_ledger/sales_ledger_2025-01-02.csv",
         "activities": "activities/activities_2025-01-02.csv",
-        "resources": "resources/resources_2025-01.csv"}
+        "resources": "resources/resources_2025-01.csv",
+        "feedback": "feedback/nps_2025-01.csv"}
 SOURCE = {"customers": CUSTOMERS, "sales_ledger": SALES_LEDGER, "activities": ACTIVITIES,
-          "resources": RESOURCES}
+          "resources": RESOURCES, "feedback": FEEDBACK}
 # fmt: on
 
 
@@ -164,7 +167,8 @@ def _failed(con) -> list[tuple]:
 
 def _keys(con, source: Source) -> list[str]:
     key = KEY[source.name]
-    return [r[0] for r in con.execute(f"SELECT {key} FROM {source.table} ORDER BY 1").fetchall()]
+    rows = con.execute(f"SELECT {key} FROM {source.table} ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows]  # feedback's key is a date
 
 
 FAILURE_END = ". Fix or remove the file(s) and run again; files already loaded are not re-read."
@@ -229,6 +233,14 @@ ROW_KINDS = [
     ("activity-quantity-zero", "activities", {"quantity": "0"}, "quantity", "quantity_positive"),
     ("negative-resource-cost", "resources", {"cost_amount": "-1.00"}, "cost_amount",
      "not_negative"),
+    ("survey-score-11", "feedback", {"score": "11"}, "score", "score_in_range"),
+    ("survey-score-as-word", "feedback", {"score": "nine"}, "score", "format"),
+    ("survey-score-decimal", "feedback", {"score": "8.5"}, "score", "format"),
+    ("survey-missing-score", "feedback", {"score": ""}, "score", "required"),
+    ("survey-unknown-customer", "feedback", {"customer_id": "C404"}, "customer_id",
+     "customer_known"),
+    ("survey-impossible-date", "feedback", {"survey_date": "2025-02-30"}, "survey_date",
+     "valid_date"),
 ]
 # fmt: on
 
@@ -239,7 +251,11 @@ ROW_KINDS = [
 )
 def test_bad_row_is_rejected_with_its_rule(settings, con, source_name, changes, column, rule):
     source = SOURCE[source_name]
-    keys = {"customers": ("C100", "C101", "C102"), "resources": ("sales", "finance", "logistics")}
+    keys = {
+        "customers": ("C100", "C101", "C102"),
+        "resources": ("sales", "finance", "logistics"),
+        "feedback": ("2025-01-02", "2025-01-03", "2025-01-04"),
+    }
     first, bad, last = keys.get(source_name, ("L1", "L2", "L3"))
     if source_name == "customers":  # its own file, newer than the master loaded before
         path = "customers/customers_2025-01-03.csv"
@@ -287,6 +303,33 @@ def test_unknown_customer_on_an_activity_event_is_kept_for_the_cost_engine(setti
 
 
 # --- files that cannot be read ---------------------------------------------------------------
+
+
+def test_feedback_is_optional_and_a_customer_answers_once_a_day(settings, con):
+    """No feedback/ folder: nothing to load, no failure. A customer answering twice on one day
+    in one file: the first answer stands; a later file's answer for that day replaces it."""
+    assert ingest(con, settings, FEEDBACK).files == []
+    write(
+        settings,
+        FILE["feedback"],
+        csv("feedback", row("feedback", "2025-01-02"), row("feedback", "2025-01-02", score="3")),
+    )
+    write(
+        settings,
+        "feedback/nps_2025-02.csv",
+        csv("feedback", row("feedback", "2025-01-02", score="10")),
+    )
+    ingest(con, settings, FEEDBACK)
+    assert _rejects(con, FEEDBACK) == [
+        (FILE["feedback"], 2, "customer_id", "unique_key_in_file", RULES["unique_key_in_file"])
+    ]
+    assert con.execute(
+        "SELECT customer_id, survey_date::varchar, score FROM raw.feedback"
+    ).fetchall() == [("C001", "2025-01-02", 10)]
+    # the answer's month counts as changed: it is re-scored (from the allocation on)
+    assert con.execute(
+        "SELECT DISTINCT period FROM audit.changed_periods WHERE source = 'feedback'"
+    ).fetchall() == [("2025-01",)]
 
 
 def test_empty_file_0_bytes_fails_naming_file_and_rule(settings, con):

@@ -92,13 +92,13 @@ def test_another_seed_gives_other_data(clean: tuple[Path, object], tmp_path: Pat
 
 def test_regenerating_replaces_the_sources_and_keeps_other_folders(tmp_path: Path) -> None:
     generate(tmp_path, seed=1, customers=20, months=2)
-    (tmp_path / "feedback").mkdir()
-    (tmp_path / "feedback" / "nps.csv").write_text("x\n")
+    (tmp_path / "receivables").mkdir()
+    (tmp_path / "receivables" / "open_items.csv").write_text("x\n")
     stale = tmp_path / "sales_ledger" / "sales_ledger_2030-01-01.csv"
     stale.write_text("old\n")
     summary = generate(tmp_path, seed=1, customers=20, months=1)
     assert not stale.exists()
-    assert (tmp_path / "feedback" / "nps.csv").exists()
+    assert (tmp_path / "receivables" / "open_items.csv").exists()
     assert len(_files(tmp_path, "resources")) == 1 == summary.files["resources"]
 
 

@@ -19,8 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pfd_pipeline"
 # publish._literal), or a constant; none can carry a value read from a landing file or the
 # cost model. A new interpolation must be added here, on purpose, after the same check.
 ALLOWED = {
-    "table",  # allocate.TEMP_TABLES, publish.PUBLISHED_TABLES, warehouse callers' fixed names
-    "name",  # cost_model: the fixed model.* table names; publish: a source_of() part
+    "table",  # allocate/marts.TEMP_TABLES, publish.PUBLISHED_TABLES, warehouse callers' names
+    # cost_model: the fixed model.* table names; publish: a source_of() part; clv: its two
+    # fixed temp tables
+    "name",
     "source.table",  # sources.SOURCES
     "key",  # sources.Source.key columns, from the contract
     "key_match",  # "t.<key> = s.<key>" for the same key columns

@@ -61,6 +61,7 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "raw/sales_ledger": "ingest",
         "raw/activity_events": "ingest",
         "raw/resource_costs": "ingest",
+        "raw/feedback": "ingest",
         "audit/ingested_files": "validate",
         "audit/rejected_rows": "validate",
         "marts/customer_cost_to_serve": "allocate",
@@ -71,6 +72,9 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "marts/whale_curve": "marts",
         "marts/customer_trends": "marts",
         "marts/segment_profitability": "marts",
+        "marts/customer_lifetime_value": "marts",
+        "marts/customer_value_matrix": "marts",
+        "marts/rising_stars": "marts",
         "publish/duckdb_file": "publish",
         "publish/parquet": "publish",
     }
@@ -236,7 +240,13 @@ def test_cli_generate_then_run_on_a_small_generated_folder(project, tmp_path, ca
     assert unbalanced == 0
     # the generator injects 4 rows of each ledger error kind; in activities 4 bad dates and 4
     # duplicate events are rejected (events of unknown customers are kept for the cost engine)
-    assert per_source == {"customers": 0, "resources": 0, "sales_ledger": 16, "activities": 8}
+    assert per_source == {
+        "customers": 0,
+        "resources": 0,
+        "sales_ledger": 16,
+        "activities": 8,
+        "feedback": 0,
+    }
     # every kind is caught by its rule (bad dates come as 2025-02-30 and as 31/01/2025)
     assert rules == {
         "customer_known",

@@ -1,4 +1,4 @@
-"""Row validation (pfd_pipeline.validation) of the four sources, without files or a warehouse.
+"""Row validation (pfd_pipeline.validation) of the five sources, without files or a warehouse.
 
 `validate` gets what `landing.read` hands over: every contract column as a String (an absent
 optional column as a null String column, empty values as null, label columns already lower
@@ -46,7 +46,8 @@ from pfd_pipeline.validation import (
 AS_OF = dt.date(2025, 1, 15)  # max_date is 2025-01-16 (max_future_days=1), min_date 2000-01-01
 CTX = ValidationContext(
     as_of=AS_OF,
-    known_customers=frozenset({"C1", "C2", "C3"}),
+    # feedback rows are keyed by customer: the keys the cases use are known customers too
+    known_customers=frozenset({"C1", "C2", "C3", "A", "B", "X"}),
     currencies=frozenset({"EUR", "USD", "GBP", "CHF"}),
     known_activities=frozenset({"order_entry", "visit", "support"}),
 )
@@ -102,6 +103,7 @@ ACCEPTED_SCHEMAS = {
         "cost_amount": MONEY,
         "practical_capacity_minutes": MINUTES,
     },
+    "feedback": {"customer_id": pl.String, "survey_date": pl.Date, "score": pl.Int16},
 }
 
 
@@ -406,11 +408,13 @@ BASE = {
                        quantity="3", channel="edi", minutes="12.50", amount="45.00",
                        flags="rush|export"),
     "resources": dict(period="2025-01", cost_amount="1000.00", practical_capacity_minutes="9600"),
+    "feedback": dict(survey_date="2025-01-10", score="9"),
 }
 CREDIT_NOTE = dict(document_type="credit_note", quantity="-1", gross_amount="-100.00",
                    discount_amount="-10.00", cogs_amount="-60.00", off_invoice_amount="-1.00")
 KEY_COLUMN = {"customers": "customer_id", "sales_ledger": "line_id", "activities": "event_id",
-              "resources": "resource"}  # resources: key (period, resource), period is the same
+              "resources": "resource",  # resources: key (period, resource), period is the same
+              "feedback": "customer_id"}  # feedback: key (customer_id, survey_date)
 # fmt: on
 
 
@@ -571,6 +575,24 @@ _CASES = [
          "format", id="resources-negative-capacity"),
     case("resources", {"resource": "A"}, "period", "unique_key_in_file",
          id="resources-duplicate-key"),
+    # feedback
+    case("feedback", {"score": None}, "score", "required", id="feedback-missing-score"),
+    case("feedback", {"survey_date": None}, "survey_date", "required",
+         id="feedback-missing-date"),
+    case("feedback", {"score": "7.5"}, "score", "format", id="feedback-score-decimal"),
+    case("feedback", {"score": "ten"}, "score", "format", id="feedback-score-word"),
+    case("feedback", {"score": "11"}, "score", "score_in_range", id="feedback-score-11"),
+    case("feedback", {"score": "-1"}, "score", "score_in_range", id="feedback-score-negative"),
+    case("feedback", {"score": "1234"}, "score", "number_fits_type",
+         id="feedback-score-4-digits"),
+    case("feedback", {"survey_date": "2025-02-30"}, "survey_date", "valid_date",
+         id="feedback-date-2025-02-30"),
+    case("feedback", {"survey_date": AFTER_MAX_DATE}, "survey_date", "plausible_date",
+         id="feedback-date-in-future"),
+    case("feedback", {"customer_id": "C9"}, "customer_id", "customer_known",
+         id="feedback-unknown-customer"),
+    case("feedback", {"customer_id": "A"}, "customer_id", "unique_key_in_file",
+         id="feedback-duplicate-key"),
 ]
 # fmt: on
 # each case gets its own _file_id in the catalogue batch of its source
@@ -851,6 +873,10 @@ EVERY_ROW_BAD = {
     "resources": [
         {**keyed("resources", "r1"), "period": "2025"},
         {**keyed("resources", "r2"), "cost_amount": "-1"},
+    ],
+    "feedback": [
+        {**keyed("feedback", "C1"), "score": "9.5"},
+        {**keyed("feedback", "C2"), "score": "12"},
     ],
 }
 

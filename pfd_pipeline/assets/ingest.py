@@ -10,7 +10,7 @@ from pfd_pipeline.ingest import IngestError, SourceOutcome, ingest_source, known
 from pfd_pipeline.landing import FileRejected, discover
 from pfd_pipeline.planning import today
 from pfd_pipeline.settings import Settings
-from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, SALES_LEDGER, SOURCES, Source
+from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, FEEDBACK, SALES_LEDGER, SOURCES, Source
 from pfd_pipeline.validation import ValidationContext
 from pfd_pipeline.warehouse import ensure_schema, table_metadata
 
@@ -51,7 +51,7 @@ def sql_type(dtype: pl.DataType) -> str:
     """The DuckDB type a parsed landing column is stored as."""
     if isinstance(dtype, pl.Decimal):
         return f"DECIMAL({dtype.precision},{dtype.scale})"
-    return {pl.String: "VARCHAR", pl.Date: "DATE"}[dtype]
+    return {pl.String: "VARCHAR", pl.Date: "DATE", pl.Int16: "SMALLINT"}[dtype]
 
 
 def _checks(source: Source) -> list[dg.AssetCheckSpec]:
@@ -136,12 +136,13 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
 
 def validation_context(settings: Settings, con, source: Source) -> ValidationContext:
     """What a source's rows are checked against: today, the date bounds, the customer master
-    (ledger), the accepted currencies (ledger) and the cost model's activities (activities)."""
+    (ledger, feedback), the accepted currencies (ledger) and the cost model's activities
+    (activities)."""
     return ValidationContext(
         as_of=today(settings),
         min_date=settings.validation.min_date,
         max_future_days=settings.validation.max_future_days,
-        known_customers=known_customers(con) if source is SALES_LEDGER else None,
+        known_customers=known_customers(con) if source in (SALES_LEDGER, FEEDBACK) else None,
         currencies=frozenset(settings.validation.currencies),
         known_activities=known_activities(settings) if source is ACTIVITIES else None,
     )
@@ -182,7 +183,7 @@ def build_ingest_asset(
     source: Source, settings: Settings, partitions_def: dg.PartitionsDefinition | None
 ) -> dg.AssetsDefinition:
     """The asset that loads one source's new landing files into its raw table."""
-    deps = [asset_key(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES) else []
+    deps = [asset_key(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES, FEEDBACK) else []
 
     @dg.asset(
         key=asset_key(source),

@@ -22,6 +22,14 @@ DESCRIPTIONS = {
     "a trend label per customer and month.",
     "segment_profitability": "The P&L by segment, region and channel with subtotals, growth and "
     "margin trend.",
+    "customer_lifetime_value": "Each customer's predicted lifetime value on profit (BG/NBD orders "
+    "x Gamma-Gamma margin less cost-to-serve, discounted), P(alive), historical profit, tenure "
+    "and advocacy; with the month's model fit in clv_model_fit.",
+    "customer_value_matrix": "Profit tier x advocacy (NPS category): customers, profit and CLV "
+    "per cell, named (awesome customers, promoters who lose money, profitable detractors at "
+    "risk, ...) with an action.",
+    "rising_stars": "Young customers whose CLV or improving run-rate puts them on the path to "
+    "the top tier, with the reason, and how their segment's young customers compare.",
 }
 
 
@@ -49,7 +57,7 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(mart.name),
         group_name=GROUP,
-        deps=[key(mart.upstream)],
+        deps=[key(mart.upstream), *(key(t) for t in mart.reads)],
         description=DESCRIPTIONS[mart.name],
         kinds={"duckdb"},
         check_specs=checks,
@@ -64,7 +72,8 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             if mart.name == "customer_profitability":
                 crash_point("after_marts")
             if periods:  # column descriptions for the UI's schema view, as published
-                describe(con, mart.name, f"marts.{mart.name}")
+                for table in mart.tables:
+                    describe(con, table, f"marts.{table}")
             metadata = {
                 **table_metadata(con, f"marts.{mart.name}"),
                 "months_rebuilt": dg.MetadataValue.int(len(periods)),
@@ -72,6 +81,8 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             }
             if mart.name == "whale_curve":
                 metadata.update(whale_metadata(con))
+            if mart.name == "customer_lifetime_value":
+                metadata.update(clv_fit_metadata(con))
             off = marts.untied(con) if checks else []
         yield dg.MaterializeResult(metadata=metadata)
         if checks:
@@ -105,6 +116,30 @@ def whale_metadata(con) -> dict[str, dg.MetadataValue]:
             markdown_table(
                 ["customer %", "cumulative profit %"],
                 [(p, v) for p, v in summary["curve"] if p % 10 == 0 or p in (1, 5)],
+            )
+        ),
+    }
+
+
+def clv_fit_metadata(con) -> dict[str, dg.MetadataValue]:
+    """The latest month's CLV model fit (clv_model_fit), as Dagster metadata."""
+    rows = con.execute(
+        "select period, status, customers_fitted, bgnbd_r, bgnbd_alpha_weeks, bgnbd_a, bgnbd_b, "
+        "gamma_gamma_p, gamma_gamma_q, gamma_gamma_gamma from marts.clv_model_fit "
+        "order by period desc limit 1"
+    ).fetchall()
+    if not rows:
+        return {}
+    period, status, customers, *params = rows[0]
+    names = ("r", "alpha (weeks)", "a", "b", "p", "q", "gamma")
+    return {
+        "fit_period": dg.MetadataValue.text(period),
+        "fit_status": dg.MetadataValue.text(status),
+        "customers_fitted": dg.MetadataValue.int(customers),
+        "parameters": dg.MetadataValue.md(
+            markdown_table(
+                ["parameter", "estimate"],
+                [(n, "" if v is None else f"{v:.4f}") for n, v in zip(names, params, strict=True)],
             )
         ),
     }

@@ -139,3 +139,100 @@ cross join (
 ) as t (table_name)
 union all
 select table_name, period, build_id from audit.mart_periods;
+
+-- Customer lifetime value (pfd_pipeline/clv.py, sql/marts/customer_lifetime_value.sql).
+create table if not exists marts.customer_lifetime_value (
+    period                      varchar not null,
+    customer_id                 varchar not null,
+    customer_name               varchar not null,
+    segment                     varchar not null,
+    region                      varchar not null,
+    acquired_on                 date not null,
+    tenure_months               integer not null,
+    calibration_start           varchar not null,
+    first_order_date            date not null,
+    last_order_date             date not null,
+    orders                      integer not null,
+    repeat_orders               integer not null,
+    recency_weeks               decimal(9, 4) not null,
+    age_weeks                   decimal(9, 4) not null,
+    mean_repeat_margin          decimal(18, 2),
+    margin_model                varchar not null,
+    expected_margin_per_order   decimal(18, 2),
+    cost_to_serve_per_order     decimal(18, 2) not null,
+    expected_profit_per_order   decimal(18, 2),
+    p_alive                     decimal(9, 4),
+    expected_orders             decimal(18, 4),
+    expected_profit             decimal(18, 2),
+    clv                         decimal(18, 2),
+    historical_profit           decimal(18, 2) not null,
+    survey_score                smallint,
+    survey_date                 date,
+    advocacy                    varchar not null
+);
+
+create table if not exists marts.clv_model_fit (
+    period                          varchar not null,
+    calibration_start               varchar,
+    status                          varchar not null,
+    customers_fitted                integer not null,
+    repeat_customers                integer not null,
+    bgnbd_r                         double,
+    bgnbd_alpha_weeks               double,
+    bgnbd_a                         double,
+    bgnbd_b                         double,
+    bgnbd_log_likelihood            double,
+    margin_customers                integer not null,
+    non_positive_margin_customers   integer not null,
+    gamma_gamma_p                   double,
+    gamma_gamma_q                   double,
+    gamma_gamma_gamma               double,
+    gamma_gamma_log_likelihood      double,
+    population_margin_per_order     decimal(18, 2),
+    horizon_months                  integer not null,
+    annual_discount_rate            decimal(9, 6) not null
+);
+
+create table if not exists marts.customer_value_matrix (
+    period                  varchar not null,
+    profit_tier             varchar not null,
+    tier_order              tinyint not null,
+    advocacy                varchar not null,
+    advocacy_order          tinyint not null,
+    cell                    varchar not null,
+    action                  varchar not null,
+    customers               integer not null,
+    share_of_customers_pct  decimal(9, 2),
+    operating_profit        decimal(18, 2) not null,
+    customers_with_clv      integer not null,
+    clv                     decimal(18, 2) not null,
+    expected_profit         decimal(18, 2) not null,
+    average_clv             decimal(18, 2),
+    tier_nps                decimal(5, 1)
+);
+
+create table if not exists marts.rising_stars (
+    period                          varchar not null,
+    rising_rank                     integer not null,
+    customer_id                     varchar not null,
+    customer_name                   varchar not null,
+    segment                         varchar not null,
+    region                          varchar not null,
+    tenure_months                   integer not null,
+    tier                            varchar not null,
+    trend                           varchar not null,
+    margin_slope_pp                 decimal(18, 4),
+    operating_profit                decimal(18, 2) not null,
+    profit_3m                       decimal(18, 2) not null,
+    run_rate_profit                 decimal(18, 2) not null,
+    clv                             decimal(18, 2),
+    p_alive                         decimal(9, 4),
+    advocacy                        varchar not null,
+    top_tier_clv_bar                decimal(18, 2),
+    top_tier_profit_bar             decimal(18, 2),
+    reason                          varchar not null,
+    segment_young_customers         integer not null,
+    segment_rising_stars            integer not null,
+    segment_young_median_clv        decimal(18, 2),
+    segment_clv_vs_top_tier_pct     decimal(18, 2)
+);

@@ -51,3 +51,14 @@ CREATE TABLE IF NOT EXISTS raw.resource_costs (
     _row_number                 BIGINT NOT NULL,
     PRIMARY KEY (period, resource)
 );
+
+-- Optional source: survey answers (NPS 0-10); absent feedback/ folder = no rows. Key
+-- (customer_id, survey_date), kept unique by the merge like the ledger's (no PRIMARY KEY: a
+-- re-delivered answer replaces the earlier one within the load).
+CREATE TABLE IF NOT EXISTS raw.feedback (
+    customer_id     VARCHAR NOT NULL,
+    survey_date     DATE NOT NULL,
+    score           SMALLINT NOT NULL,
+    _file_id        BIGINT NOT NULL,
+    _row_number     BIGINT NOT NULL
+);

@@ -1,0 +1,396 @@
+"""CLV, advocacy and rising stars as marts, on hand-computed fixtures: what the SQL prepares for
+the models, the CLV arithmetic, NPS categories and value-matrix cells, and rising stars on a
+constructed series. The models themselves are tested in test_clv.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
+
+import duckdb
+import polars as pl
+import pytest
+from mart_helpers import JANUARY, add_month
+
+from pfd_pipeline import allocate, marts, summary
+from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA
+from pfd_pipeline.settings import ConfigError, MartSettings, Settings
+from pfd_pipeline.sql import load_sql
+from pfd_pipeline.warehouse import ensure_schema
+
+ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
+
+
+@pytest.fixture
+def con():
+    connection = duckdb.connect()
+    ensure_schema(connection)
+    allocate.ensure_tables(connection)
+    marts.ensure_tables(connection)
+    yield connection
+    connection.close()
+
+
+def rows(con, sql: str, params=None) -> list[dict]:
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+
+
+def customer(con, customer_id: str, acquired: str, segment: str = "Retail") -> None:
+    con.execute(
+        "insert into raw.customers values (?, ?, ?, 'North', ?, 1, 1)",
+        [customer_id, f"Name {customer_id}", segment, acquired],
+    )
+
+
+def line(con, line_id: str, day: str, customer_id: str, net: int, cogs: int, credit=False):
+    kind, sign = ("credit_note", -1) if credit else ("invoice", 1)
+    con.execute(
+        "insert into raw.sales_ledger values (?, ?, ?, ?, ?, 'P1', ?, ?, 0, ?, 'USD', 'web', 0, "
+        "1, 1)",
+        [line_id, f"D{line_id}", kind, day, customer_id, sign, net, cogs],
+    )
+
+
+def allocated(con, period: str, costs: dict[str, int]) -> None:
+    for customer_id, cost in costs.items():
+        con.execute(
+            "insert into marts.customer_cost_to_serve values "
+            "(?, ?, 'order_entry', 'customer_service', 'time_driven', 1, 10, 1, ?, 'closed')",
+            [period, customer_id, cost],
+        )
+    con.execute(
+        "insert or replace into audit.allocated_periods values "
+        "(?, 'sha', 'test', 'run', now(), nextval('audit.build_seq'))",
+        [period],
+    )
+
+
+def fixed_scores(values: dict[str, float]):
+    """A `prepare` step in place of the model fits: the real clv_inputs, and for each customer
+    an expected margin per order of (its cost-to-serve per order + values[customer]), 3 orders
+    expected and 2.5 after discounting, P(alive) 0.8. So clv = 2.5 x values[customer]."""
+
+    def prepare(con, settings) -> None:
+        con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
+        inputs = con.execute(
+            "select period, customer_id, cost_to_serve_per_order::double from clv_inputs"
+        ).fetchall()
+        scores = pl.DataFrame(
+            [
+                (p, c, "gamma-gamma", cost + values.get(c, 0.0), 0.8, 3.0, 2.5)
+                for p, c, cost in inputs
+            ],
+            schema=SCORE_SCHEMA,
+            orient="row",
+        )
+        fits = pl.DataFrame(
+            [{"period": p, "status": "fixed", "customers_fitted": 0, "repeat_customers": 0,
+              "margin_customers": 0, "non_positive_margin_customers": 0}
+             for p in sorted({p for p, _, _ in inputs})],
+            schema=FIT_SCHEMA,
+        )  # fmt: skip
+        for name, frame in (("clv_scores", scores), ("clv_fits", fits)):
+            con.register("_frame", frame.to_arrow())
+            con.execute(f"create or replace temp table {name} as select * from _frame")
+            con.unregister("_frame")
+
+    return prepare
+
+
+def build(con, settings: MartSettings, prepare=None) -> None:
+    for mart in marts.marts(settings):
+        if prepare is not None and mart.prepare is not None:
+            mart = dataclasses.replace(mart, prepare=prepare)
+        marts.rebuild(con, mart, marts.pending(con, mart, settings), settings, "run")
+
+
+# --- what the SQL prepares, and the CLV arithmetic ---------------------------------------------
+
+
+def tiny_case(con) -> None:
+    """One customer: invoices on 6 Jan (margin 100), 20 Jan (60) and 3 Feb (40), a credit note
+    on 10 Feb (margin -20); cost-to-serve 30 in January and 30 in February."""
+    customer(con, "A", "2024-06-01")
+    line(con, "1", "2025-01-06", "A", 300, 200)
+    line(con, "2", "2025-01-20", "A", 160, 100)
+    line(con, "3", "2025-02-03", "A", 140, 100)
+    line(con, "4", "2025-02-10", "A", -50, -30, credit=True)
+    allocated(con, "2025-01", {"A": 30})
+    allocated(con, "2025-02", {"A": 30})
+
+
+def test_clv_inputs_and_arithmetic_on_a_hand_computed_case(con):
+    tiny_case(con)
+    build(con, ONE_MONTH, fixed_scores({"A": 30.0}))
+    feb = rows(con, "select * from marts.customer_lifetime_value where period = '2025-02'")[0]
+    # three purchase days (the credit-note day is none); x = 2
+    assert (feb["orders"], feb["repeat_orders"]) == (3, 2)
+    assert (feb["first_order_date"], feb["last_order_date"]) == (
+        dt.date(2025, 1, 6),
+        dt.date(2025, 2, 3),
+    )
+    assert feb["recency_weeks"] == D("4.0000")  # 28 days
+    assert feb["age_weeks"] == D("7.7143")  # 6 Jan to 1 Mar: 54 days
+    assert feb["mean_repeat_margin"] == D("40.00")  # (60 + 40 - 20) / 2
+    assert feb["cost_to_serve_per_order"] == D("20.00")  # 60 / 3
+    assert feb["expected_margin_per_order"] == D("50.00")  # 20 + 30 (fixed_scores)
+    assert feb["expected_profit_per_order"] == D("30.00")
+    assert feb["expected_profit"] == D("90.00")  # 3 orders x 30
+    assert feb["clv"] == D("75.00")  # 2.5 discounted orders x 30
+    assert feb["p_alive"] == D("0.8000")
+    # operating profit: January 160 - 30, February (140 - 50) - (100 - 30) - 30
+    assert feb["historical_profit"] == D("120.00")
+    assert feb["tenure_months"] == 9  # June 2024 to the end of February 2025
+    assert feb["calibration_start"] == "2023-03"  # 24 months ending with 2025-02
+    jan = rows(con, "select * from marts.customer_lifetime_value where period = '2025-01'")[0]
+    assert (jan["orders"], jan["repeat_orders"], jan["mean_repeat_margin"]) == (2, 1, D("60.00"))
+    assert jan["cost_to_serve_per_order"] == D("15.00")
+    assert rows(con, "select period, status from marts.clv_model_fit order by 1") == [
+        {"period": "2025-01", "status": "fixed"},
+        {"period": "2025-02", "status": "fixed"},
+    ]
+
+
+def test_a_month_with_too_few_customers_is_not_fitted(con):
+    tiny_case(con)
+    build(con, ONE_MONTH)
+    fit = rows(con, "select * from marts.clv_model_fit where period = '2025-02'")[0]
+    assert fit["status"].startswith("not fitted: 1 customers with orders")
+    assert fit["customers_fitted"] == 1 and fit["bgnbd_r"] is None
+    feb = rows(con, "select * from marts.customer_lifetime_value where period = '2025-02'")[0]
+    assert (feb["margin_model"], feb["clv"], feb["p_alive"]) == ("not fitted", None, None)
+    assert feb["historical_profit"] == D("120.00")
+
+
+def test_models_fitted_on_a_population_and_loss_makers_kept_negative(con):
+    """40 customers with 1 to 8 orders; L1 (one order) and L2 (two) sell below cost. The month
+    is fitted; L2, a repeat buyer, keeps its own negative margin per order and a negative CLV,
+    while L1 has no repeat order yet and is valued like any newcomer."""
+    for i in range(40):
+        cid = f"C{i:02d}" if i >= 2 else f"L{i + 1}"
+        customer(con, cid, "2020-01-01")
+        for k in range(1 + i % 8):
+            day = dt.date(2025, 1, 2) + dt.timedelta(days=(7 * k + i) % 150)
+            margin = -25 if cid.startswith("L") else 20 + (i * 7) % 60
+            line(con, f"{cid}-{k}", day.isoformat(), cid, 100, 100 - margin)
+    for month in ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05"):
+        allocated(con, month, {"C05": 10})
+    build(con, ONE_MONTH)
+    fit = rows(con, "select * from marts.clv_model_fit where period = '2025-05'")[0]
+    assert fit["status"].startswith("fitted")
+    assert fit["customers_fitted"] == 40
+    assert fit["non_positive_margin_customers"] == 1
+    assert fit["margin_customers"] == fit["repeat_customers"] - 1 == 34
+    values = {
+        r["customer_id"]: r
+        for r in rows(con, "select * from marts.customer_lifetime_value where period = '2025-05'")
+    }
+    assert values["L2"]["margin_model"] == "own mean (margin not positive)"
+    assert values["L2"]["expected_margin_per_order"] == D("-25.00")
+    assert values["L2"]["clv"] < 0
+    assert values["L1"]["margin_model"] in (
+        "population mean (no repeat order)",
+        "repeat buyers' mean (no repeat order)",
+    )
+    for r in values.values():
+        assert 0 <= r["p_alive"] <= 1
+        if r["expected_profit_per_order"] > 0:
+            assert 0 < r["clv"] <= r["expected_profit"]
+    # fitting the month again gives the same numbers, to the last digit
+    before = rows(con, "select * from marts.clv_model_fit where period = '2025-05'")
+    clv_mart = next(m for m in marts.marts(ONE_MONTH) if m.name == "customer_lifetime_value")
+    marts.rebuild(con, clv_mart, ["2025-05"], ONE_MONTH, "again")
+    assert rows(con, "select * from marts.clv_model_fit where period = '2025-05'") == before
+    again = rows(con, "select * from marts.customer_lifetime_value where period = '2025-05'")
+    assert {r["customer_id"]: r for r in again} == values
+
+
+# --- advocacy and the value matrix --------------------------------------------------------------
+
+SURVEYS = [  # (customer, date, score)
+    ("C01", "2025-01-10", 10),  # highly profitable promoter: an awesome customer
+    ("C02", "2025-01-11", 6),  # highly profitable detractor (6 is a detractor): at risk
+    ("C03", "2025-01-12", 9),  # break-even promoter (9 is a promoter)
+    ("C04", "2025-01-13", 7),  # passive
+    ("C05", "2024-12-20", 3),  # answered twice: the latest answer (8, passive) counts
+    ("C05", "2025-01-14", 8),
+    ("C06", "2023-12-01", 10),  # outside the 12-month window: no response
+    ("C10", "2025-01-15", 9),  # unprofitable promoter: a promoter who loses money
+]
+
+
+def test_nps_categories_and_value_matrix_cells(con):
+    add_month(con, "2025-01", JANUARY)
+    for cid, day, score in SURVEYS:
+        con.execute("insert into raw.feedback values (?, ?, ?, 1, 1)", [cid, day, score])
+    build(con, ONE_MONTH)
+    advocacy = dict(
+        con.execute(
+            "select customer_id, advocacy from marts.customer_lifetime_value order by 1"
+        ).fetchall()
+    )
+    assert advocacy == {
+        "C01": "promoter",
+        "C02": "detractor",
+        "C03": "promoter",
+        "C04": "passive",
+        "C05": "passive",
+        "C06": "no response",
+        "C07": "no response",
+        "C08": "no response",
+        "C10": "promoter",  # C09 has no invoice, so no CLV row
+    }
+    cells = {
+        (r["profit_tier"], r["advocacy"]): r
+        for r in rows(con, "select * from marts.customer_value_matrix where period = '2025-01'")
+    }
+    assert len(cells) == 12  # every cell, empty ones too
+    counts = {k: (v["cell"], v["customers"], v["operating_profit"]) for k, v in cells.items()}
+    assert counts[("highly profitable", "promoter")] == ("awesome customers", 1, D("500.00"))
+    assert counts[("highly profitable", "detractor")] == (
+        "profitable detractors at risk",
+        1,
+        D("300.00"),
+    )
+    assert counts[("highly profitable", "passive")] == ("profitable passives", 0, D("0"))
+    assert counts[("break-even", "promoter")] == ("promoters to grow", 1, D("200.00"))
+    assert counts[("break-even", "passive")] == ("break-even passives", 2, D("150.00"))
+    # C06, C07, C08 and C09 (no invoice, so no survey match): 0 - 20 - 30 - 100
+    assert counts[("break-even", "no response")] == ("break-even, voice unknown", 4, D("-150.00"))
+    assert counts[("unprofitable", "promoter")] == ("promoters who lose money", 1, D("-400.00"))
+    assert sum(v["customers"] for v in cells.values()) == 10
+    nps = {k[0]: v["tier_nps"] for k, v in cells.items()}
+    # highly profitable: 1 promoter, 1 detractor; break-even: 1 promoter of 3 respondents
+    assert nps == {
+        "highly profitable": D("0.0"),
+        "break-even": D("33.3"),
+        "unprofitable": D("100.0"),
+    }
+    assert cells[("break-even", "passive")]["share_of_customers_pct"] == D("20.00")
+    # the summary's reader (also for the report) returns the grid in order
+    grid = summary.value_matrix(con, "2025-01")
+    assert [(c["tier_order"], c["advocacy_order"]) for c in grid][:3] == [(1, 1), (1, 2), (1, 3)]
+    assert grid[0]["cell"] == "awesome customers" and len(grid) == 12
+
+
+def test_advocacy_thresholds_are_settings(con):
+    add_month(con, "2025-01", JANUARY)
+    for cid, day, score in SURVEYS:
+        con.execute("insert into raw.feedback values (?, ?, ?, 1, 1)", [cid, day, score])
+    strict = dataclasses.replace(ONE_MONTH, promoter_min_score=10, detractor_max_score=7)
+    build(con, strict)
+    advocacy = dict(
+        con.execute("select customer_id, advocacy from marts.customer_lifetime_value").fetchall()
+    )
+    assert (advocacy["C01"], advocacy["C03"], advocacy["C04"], advocacy["C05"]) == (
+        "promoter",
+        "passive",
+        "detractor",
+        "passive",
+    )
+
+
+# --- rising stars ---------------------------------------------------------------------------
+
+MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
+
+
+def test_rising_stars_on_a_constructed_series(con):
+    """Two established top customers, five small old ones and three young ones:
+    Y1 (since March) whose margin climbs 10, 20, 30, 40% and whose run-rate reaches the top
+    tier; Y2 (since May) whose CLV reaches the top tier's; Y3 (since February) with a high CLV
+    but a falling margin; and the old C03 with a high CLV but too long a customer."""
+    for cid, acquired in [("Y1", "2025-03-01"), ("Y2", "2025-05-01"), ("Y3", "2025-02-01")]:
+        customer(con, cid, acquired)
+    series = {  # month -> customer: (gross, discount, cogs, cost-to-serve)
+        m: {
+            "C01": (10_000, 0, 5_000, 0),
+            "C02": (4_000, 0, 2_000, 0),
+            **{f"C0{i}": (300, 0, 200, 0) for i in range(3, 8)},
+        }
+        for m in MONTHS
+    }
+    for month, (gross, cogs) in zip(
+        MONTHS[2:], [(1000, 900), (2000, 1600), (4000, 2800), (8000, 4800)], strict=True
+    ):
+        series[month]["Y1"] = (gross, 0, cogs, 0)  # margins 10, 20, 30, 40 %
+    for month in MONTHS[4:]:
+        series[month]["Y2"] = (500, 0, 400, 0)
+    for month, cogs in zip(MONTHS[2:], [600, 700, 800, 900], strict=True):
+        series[month]["Y3"] = (1000, 0, cogs, 0)  # margins 40, 30, 20, 10 %
+    for month, customers in series.items():
+        add_month(con, month, customers)
+    clv = {"C01": 50_000, "C02": 15_000, "C03": 25_000, "Y1": 100, "Y2": 20_000, "Y3": 30_000}
+    build(con, MartSettings(), fixed_scores({c: v / 2.5 for c, v in clv.items()}))
+
+    stars = rows(con, "select * from marts.rising_stars where period = '2025-06' order by 2")
+    assert [(s["rising_rank"], s["customer_id"]) for s in stars] == [(1, "Y2"), (2, "Y1")]
+    y2, y1 = stars
+    # CLV bar: the median (nearest rank) of the top tier's CLV 15,000 and 50,000 = 15,000
+    assert y2["top_tier_clv_bar"] == D("15000.00")
+    assert y2["clv"] == D("20000.00")
+    assert y2["reason"] == (
+        "CLV 20000.00 reaches the top tier's bar 15000.00; 2 months a customer, "
+        "trend insufficient history"
+    )
+    # run-rate: (400 + 1200 + 3200) x 4 = 19,200 against C02's 6 x 2,000 = 12,000
+    assert y1["trend"] == "improving" and y1["tenure_months"] == 4
+    assert y1["run_rate_profit"] == D("19200.00")
+    assert y1["top_tier_profit_bar"] == D("12000.00")
+    assert y1["reason"].startswith(
+        "improving, run-rate profit 19200.00 already reaches the top tier's lowest 12000.00"
+    )
+    assert y1["tier"] == "break-even"
+    # the segment: three young customers (Y1, Y2, Y3), two of them listed; median CLV of the
+    # young 20,000 against the bar 15,000
+    assert (y1["segment_young_customers"], y1["segment_rising_stars"]) == (3, 2)
+    assert y1["segment_clv_vs_top_tier_pct"] == D("133.33")
+    # Y3 is declining: not listed although its CLV is above the bar
+    trend = con.execute(
+        "select trend from marts.customer_trends where period = '2025-06' and customer_id = 'Y3'"
+    ).fetchall()
+    assert trend == [("declining",)]
+    # the summary's readers (also for the report)
+    assert [r["customer_id"] for r in summary.rising_stars(con, "2025-06")] == ["Y2", "Y1"]
+    assert summary.rising_segments(con, "2025-06") == [
+        {
+            "segment": "Retail",
+            "young_customers": 3,
+            "rising_stars": 2,
+            "young_median_clv": D("20000.00"),
+            "clv_vs_top_tier_pct": D("133.33"),
+        }
+    ]
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("marts:\n  clv:\n    horizon: 12\n", r"marts\.clv\.horizon"),
+        ("marts:\n  advocacy:\n    promoter_min: 9\n", r"marts\.advocacy\.promoter_min"),
+        ("marts:\n  clv:\n    annual_discount_rate: 1.5\n", r"annual_discount_rate"),
+        (
+            "marts:\n  advocacy:\n    promoter_min_score: 7\n    detractor_max_score: 7\n",
+            "detractor_max_score must be below",
+        ),
+    ],
+)
+def test_clv_and_advocacy_settings_are_checked(tmp_path, section, message):
+    config = tmp_path / "pfd.yaml"
+    config.write_text(section, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        Settings.load(tmp_path / "landing", tmp_path / "warehouse", config)
+
+
+def test_clv_settings_change_the_fingerprint(tmp_path):
+    config = tmp_path / "pfd.yaml"
+    config.write_text("marts:\n  clv:\n    annual_discount_rate: 0.08\n", encoding="utf-8")
+    settings = Settings.load(tmp_path / "landing", tmp_path / "warehouse", config).marts
+    assert settings.clv_annual_discount_rate == D("0.08")
+    assert settings.fingerprint() != MartSettings().fingerprint()
