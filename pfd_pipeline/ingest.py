@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
+from pfd_pipeline import progress
 from pfd_pipeline.landing import FileRejected, LandingFile, read, sha256
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
@@ -114,11 +115,13 @@ def ingest_source(
     _create_stage(con, source)
     failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
     to_load = [o for o in outcomes if o.status == "loaded"]
-    for batch, members in _batches(to_load, batch_rows, failures):
-        result = validate(source, batch, ctx)
-        _count(members, result.accepted, result.rejected)
-        _insert(con, stage_table(source), result.accepted)
-        _insert(con, "stage_rejects", result.rejected)
+    with progress.current().stage(f"ingest {source.name}", total=len(to_load)) as shown:
+        for batch, members in _batches(to_load, batch_rows, failures):
+            result = validate(source, batch, ctx)
+            _count(members, result.accepted, result.rejected)
+            _insert(con, stage_table(source), result.accepted)
+            _insert(con, "stage_rejects", result.rejected)
+            shown.advance(len(members), rows=batch.height)
     failures += _reject_share_failures(con, to_load, max_reject_share)
     outcome = SourceOutcome(source, outcomes, skipped)
     if failures:
