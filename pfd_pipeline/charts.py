@@ -218,7 +218,6 @@ def shapiro(rows: Sequence[dict], price_median: float, cost_median: float) -> Fi
         ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
         ax.set_xlabel("cost-to-serve, % of net revenue (log scale; dashed: the month's median)")
         ax.set_ylabel("net price realised, % of gross")
-        ax.set_title("Net price against cost-to-serve")
         ax.legend(loc="lower right", ncols=3, bbox_to_anchor=(1.0, 1.0), markerscale=2)
     return fig
 

@@ -592,7 +592,9 @@ def _reconciliation_section(data: ReportData) -> str:
     months = sum(r["months"] for r in data.resources)
     off = sum(r["months_not_balancing"] for r in data.resources)
     status = (
-        f'<p class="status ok">Balanced: all {months:,} resource-months of the window balance to '
+        '<p class="status ok">No cost was allocated in the window.</p>'
+        if months == 0
+        else f'<p class="status ok">Balanced: all {months:,} resource-months of the window balance to '
         "the cent (supplied = assigned + unused capacity + unassigned).</p>"
         if off == 0
         else f'<p class="status bad">{off:,} of {months:,} resource-months do NOT balance; see '
