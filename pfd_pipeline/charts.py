@@ -134,8 +134,8 @@ def whale_curve(whale: dict) -> Figure:
         ax.plot([top_x], [top_y], "o", color=GAIN, markersize=6, zorder=5)
         ax.annotate(
             f"top {top_x:.0f}% earn {top_y:.0f}%",
-            (top_x, top_y), xytext=(-8, -4), textcoords="offset points",
-            ha="right", va="top", color=GAIN, fontweight="bold",
+            (top_x, top_y), xytext=(8, -6), textcoords="offset points",
+            ha="left", va="top", color=GAIN, fontweight="bold",
         )  # fmt: skip
         ax.annotate(
             f"bottom {100 - bottom_x:.0f}%\nlose {bottom_loss:.0f}%",
