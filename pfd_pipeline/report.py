@@ -591,15 +591,18 @@ def _capacity_section(data: ReportData) -> str:
 def _reconciliation_section(data: ReportData) -> str:
     months = sum(r["months"] for r in data.resources)
     off = sum(r["months_not_balancing"] for r in data.resources)
-    status = (
-        '<p class="status ok">No cost was allocated in the window.</p>'
-        if months == 0
-        else f'<p class="status ok">Balanced: all {months:,} resource-months of the window balance to '
-        "the cent (supplied = assigned + unused capacity + unassigned).</p>"
-        if off == 0
-        else f'<p class="status bad">{off:,} of {months:,} resource-months do NOT balance; see '
-        "marts.allocation_reconciliation.</p>"
-    )
+    if months == 0:
+        status = '<p class="status ok">No cost was allocated in the window.</p>'
+    elif off == 0:
+        status = (
+            f'<p class="status ok">Balanced: all {months:,} resource-months of the window '
+            "balance to the cent (supplied = assigned + unused capacity + unassigned).</p>"
+        )
+    else:
+        status = (
+            f'<p class="status bad">{off:,} of {months:,} resource-months do NOT balance; see '
+            "marts.allocation_reconciliation.</p>"
+        )
     rows = [
         [_e(r["resource"]), money(r["cost_supplied"]), money(r["cost_assigned"]),
          money(r["unused_capacity_cost"]), money(r["unassigned_total"]), money(r["difference"])]

@@ -5,7 +5,6 @@ the same on every build, and opens in a real headless browser with every chart d
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -389,3 +388,14 @@ def test_the_report_renders_in_headless_chromium(settings, tmp_path):
     if keep:
         shutil.copy(screenshot, keep)
 
+
+def test_books_that_do_not_balance_are_reported_as_such(settings):
+    con = duckdb.connect(str(settings.published_db))
+    con.execute(
+        "update marts.allocation_reconciliation set difference = 0.01 where period = '2025-01'"
+    )
+    con.close()
+    _, page = build_report(settings.published_db)
+    assert '<p class="status bad">1 of 2 resource-months do NOT balance' in page
+    assert "Balanced" not in page
+    assert Page(page).row("reconciliation", "customer_service")[-1] == "0.01"
