@@ -43,6 +43,7 @@ class ReportData:
     whale: dict
     tiers: list[dict]
     migrations: list[dict]
+    tier_changes: list[dict]
     shapiro: list[dict]
     pnl: dict
     cost_by_activity: list[dict]
@@ -87,6 +88,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, period: str | None = None) 
         whale=whale,
         tiers=_rows(con, "tiers", {"month": month}),
         migrations=_rows(con, "tier_migrations", {"month": month}),
+        tier_changes=_rows(con, "tier_changes", {"month": month}),
         shapiro=_rows(con, "shapiro", {"month": month}),
         pnl=_rows(con, "pnl", window)[0],
         cost_by_activity=_rows(con, "cost_by_activity", window),
@@ -358,20 +360,18 @@ def _tier_section(data: ReportData) -> str:
     moves = {(m["previous_tier"], m["tier"]): m["customers"] for m in data.migrations}
     before = [*TIERS, "new"]
     after = [*TIERS, "left"]
+
+    def cell(b: str, a: str) -> str:
+        if b == "new" and a == "left":  # cannot happen: a new customer is ranked now
+            return ""
+        return f"{moves[(b, a)]:,}" if (b, a) in moves else "·"
+
     matrix = [
-        [f"<b>{_e(b)}</b>"]
-        + [
-            (f"{moves[(b, a)]:,}" if (b, a) in moves else "·")
-            if not (b == "new" and a == "left")
-            else ""
-            for a in after
-        ]
+        [f"<b>{_e(b)}</b>", *(cell(b, a) for a in after)]
         for b in before
         if any((b, a) in moves for a in after)
     ]
-    up = sum(n for (b, a), n in moves.items() if _moved(b, a) < 0)
-    down = sum(n for (b, a), n in moves.items() if _moved(b, a) > 0)
-    new = sum(n for (b, _), n in moves.items() if b == "new")
+    changes = {c["tier_change"]: c["customers"] for c in data.tier_changes}
     gone = sum(n for (_, a), n in moves.items() if a == "left")
     body = (
         _figure(
@@ -385,18 +385,12 @@ def _tier_section(data: ReportData) -> str:
             numeric={1, 2, 3},
         )
         + "<h3>Tier migrations since the month before</h3>"
-        + f'<p class="note">{up:,} customers moved up a tier, {down:,} down, {new:,} are new '
+        + f'<p class="note">{changes.get("up", 0):,} customers moved up a tier, '
+        f"{changes.get('down', 0):,} down, {changes.get('new', 0):,} are new "
         f"and {gone:,} are no longer ranked. Rows: tier the month before; columns: tier now.</p>"
         + _table(["before \\ now", *after], matrix, numeric={1, 2, 3, 4}, css="matrix")
     )
     return _section("tiers", "Customers and profit per tier", body)
-
-
-def _moved(before: str, after: str) -> int:
-    """< 0 for a move to a better tier, > 0 to a worse one, 0 otherwise (or new / left)."""
-    if before not in TIERS or after not in TIERS:
-        return 0
-    return TIERS.index(after) - TIERS.index(before)
 
 
 def _shapiro_section(data: ReportData) -> str:

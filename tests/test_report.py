@@ -15,7 +15,13 @@ import pytest
 from mart_helpers import JANUARY, add_month, build
 
 from pfd_pipeline import allocate, cli, marts, publish
-from pfd_pipeline.report import ReportError, build_report, current_report, write_report
+from pfd_pipeline.report import (
+    ReportError,
+    build_report,
+    current_report,
+    read_report_data,
+    write_report,
+)
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.warehouse import ensure_schema
 
@@ -399,3 +405,22 @@ def test_books_that_do_not_balance_are_reported_as_such(settings):
     assert '<p class="status bad">1 of 2 resource-months do NOT balance' in page
     assert "Balanced" not in page
     assert Page(page).row("reconciliation", "customer_service")[-1] == "0.01"
+
+
+def test_the_shapiro_lines_cut_the_customers_into_their_published_quadrants(settings):
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        data = read_report_data(con)
+    finally:
+        con.close()
+    plotted = [r for r in data.shapiro if r["cost_to_serve_pct"] is not None]
+    assert len(data.shapiro) == 10 and len(plotted) == 9  # C09 has no revenue
+    high_price = {"passive": True, "carriage trade": True, "bargain basement": False,
+                  "aggressive": False}  # fmt: skip
+    high_cost = {"passive": False, "carriage trade": True, "bargain basement": False,
+                 "aggressive": True}  # fmt: skip
+    for r in plotted:
+        quadrant = r["shapiro_quadrant"]
+        assert (r["net_price_realisation_pct"] >= r["price_median"]) == high_price[quadrant], r
+        assert (r["cost_to_serve_pct"] >= r["cost_median"]) == high_cost[quadrant], r
+    assert {r["shapiro_quadrant"] for r in plotted} == set(high_price)
