@@ -16,7 +16,7 @@ For each source and run:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -116,12 +116,11 @@ def ingest_source(
     failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
     to_load = [o for o in outcomes if o.status == "loaded"]
     with progress.current().stage(f"ingest {source.name}", total=len(to_load)) as shown:
-        for batch, members in _batches(to_load, batch_rows, failures):
+        for batch, members in _batches(to_load, batch_rows, failures, shown.advance):
             result = validate(source, batch, ctx)
             _count(members, result.accepted, result.rejected)
             _insert(con, stage_table(source), result.accepted)
             _insert(con, "stage_rejects", result.rejected)
-            shown.advance(len(members), rows=batch.height)
     failures += _reject_share_failures(con, to_load, max_reject_share)
     outcome = SourceOutcome(source, outcomes, skipped)
     if failures:
@@ -173,9 +172,13 @@ def _create_stage(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 
 
 def _batches(
-    outcomes: list[FileOutcome], batch_rows: int, failures: list[tuple[str, str]]
+    outcomes: list[FileOutcome],
+    batch_rows: int,
+    failures: list[tuple[str, str]],
+    on_read: Callable[[int, int], None],
 ) -> Iterator[tuple[pl.DataFrame, dict[int, FileOutcome]]]:
-    """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file."""
+    """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file.
+    `on_read(files, rows)` is told of every file read (for the run's progress)."""
     frames: list[pl.DataFrame] = []
     members: dict[int, FileOutcome] = {}
     rows = 0
@@ -184,7 +187,9 @@ def _batches(
             frame, extra = read(outcome.file, outcome.file_id)
         except FileRejected as exc:
             failures.append((exc.relpath, exc.message))
+            on_read(1, 0)
             continue
+        on_read(1, frame.height)
         outcome.rows_read = frame.height
         outcome.extra_columns = extra
         frames.append(frame)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pfd_pipeline import landing, progress, warehouse
 from pfd_pipeline.ingest import ingest_source
 from pfd_pipeline.progress import Progress, reporting
-from pfd_pipeline.sources import CUSTOMERS
+from pfd_pipeline.sources import SALES_LEDGER
 from pfd_pipeline.validation import ValidationContext
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
@@ -98,25 +98,32 @@ def test_without_a_reporter_nothing_is_written(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-def test_ingestion_reports_files_and_rows_as_it_reads(tmp_path):
+def test_ingestion_reports_each_file_as_it_is_read(tmp_path):
+    """The ledger fixture: two new files of 4 and 5 rows (and a copy of the first, a duplicate,
+    which is not read); the line moves on with every file, not only with every batch."""
     landing_dir = tmp_path / "landing"
     shutil.copytree(FIXTURE, landing_dir)
     con = warehouse.connect(tmp_path / "wh" / "work.duckdb")
     warehouse.ensure_schema(con)
     stream = io.StringIO()
     try:
-        with reporting(Progress(stream, tty=False)):
+        with reporting(Progress(stream, tty=True, interval=0.0)):
             ingest_source(
                 con,
-                CUSTOMERS,
-                landing.discover(landing_dir, CUSTOMERS),
+                SALES_LEDGER,
+                landing.discover(landing_dir, SALES_LEDGER),
                 ValidationContext(as_of=dt.date(2025, 1, 5)),
                 run_id="run-1",
-                batch_rows=1000,
-                max_reject_share=0.5,
+                batch_rows=1000,  # one batch for both files
+                max_reject_share=0.6,
             )
     finally:
         con.close()
-    texts = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
-    assert texts[0] == "ingest customers: started (1 files)"
-    assert texts[-1].startswith("ingest customers: done, 1/1 files, 3 rows, ")
+    frames = [f.removesuffix("\x1b[K") for f in stream.getvalue().split("\r") if f]
+    counts = [re.sub(r", [\d,]+ rows/s.*", "", f) for f in frames if "/s" in f]
+    assert counts == [
+        "ingest sales_ledger: 1/2 files, 4 rows",
+        "ingest sales_ledger: 2/2 files, 9 rows",
+        "ingest sales_ledger: done, 2/2 files, 9 rows",
+    ]
+    assert frames[0] == "ingest sales_ledger: started (2 files)"
