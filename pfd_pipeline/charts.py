@@ -191,6 +191,9 @@ QUADRANTS = (  # (label, x position, y position) in axes coordinates: x cost, y 
     ("Aggressive", 0.98, 0.03, "right", "bottom"),
 )
 COST_FLOOR_PCT = 0.1  # a customer without cost-to-serve is drawn here on the log axis
+# Above this many customers the dots are drawn as one embedded PNG inside the SVG (axes, lines
+# and labels stay vectors): one SVG element per dot would make a page of many megabytes.
+RASTER_DOTS = 5_000
 
 
 def shapiro(rows: Sequence[dict], price_median: float, cost_median: float) -> Figure:
@@ -206,7 +209,7 @@ def shapiro(rows: Sequence[dict], price_median: float, cost_median: float) -> Fi
                 [max(_f(r["cost_to_serve_pct"]), COST_FLOOR_PCT) for r in shown],
                 [_f(r["net_price_realisation_pct"]) for r in shown],
                 s=9, alpha=0.65, color=TIER_COLOURS[tier], linewidths=0,
-                label=f"{tier} ({len(shown):,})",
+                label=f"{tier} ({len(shown):,})", rasterized=len(rows) > RASTER_DOTS,
             )  # fmt: skip
         ax.set_xscale("log")
         ax.axvline(max(cost_median, COST_FLOOR_PCT), color=INK, linestyle="--", linewidth=1)

@@ -146,7 +146,9 @@ def test_cli_run_end_to_end_on_fixture(project, capsys):
     assert whale_meta["report"].value == str(report)
     published = instance.get_latest_materialization_event(dg.AssetKey(["publish", "report"]))
     assert published.asset_materialization.metadata["path"].value == str(report)
-    assert report.is_file() and "<svg" in report.read_text(encoding="utf-8")
+    page = report.read_text(encoding="utf-8")
+    assert page.count("<svg") == 6  # the fixture's two customers lose money: no whale in %
+    assert "Total operating profit over the window is -12,139.67, not positive; 2 of 2 " in page
     assert f"Report (open in a browser): {report}" in out
 
     # A second run finds nothing new and changes nothing; a deleted report is written again.
