@@ -183,13 +183,18 @@ def whole(value: Decimal | int | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
-def _table(header: list[str], rows: list[list[object]], numeric: set[int], css: str = "") -> str:
-    """An HTML table; columns in `numeric` are right-aligned."""
+def _table(
+    header: list[str], rows: list[list[object] | str], numeric: set[int], css: str = ""
+) -> str:
+    """An HTML table; columns in `numeric` are right-aligned. A row given as a string is one
+    cell across the whole table (e.g. a drill-down under the row before it)."""
     head = "".join(
         f"<th{' class=num' if i in numeric else ''}>{_e(h)}</th>" for i, h in enumerate(header)
     )
     body = "".join(
-        "<tr>"
+        f'<tr class="sub"><td colspan="{len(header)}">{row}</td></tr>'
+        if isinstance(row, str)
+        else "<tr>"
         + "".join(
             f"<td{' class=num' if i in numeric else ''}>{cell}</td>" for i, cell in enumerate(row)
         )
@@ -488,7 +493,6 @@ def _customers_section(data: ReportData) -> str:
                 numeric={3, 4, 5},
                 css="drill",
             )  # fmt: skip
-            summary = f"{_e(top[0])} {money(top[1])}" if top else "no cost-to-serve"
             rows.append(
                 [
                     f"{c['profit_rank']:,}",
@@ -498,12 +502,16 @@ def _customers_section(data: ReportData) -> str:
                     money(c["net_revenue"]),
                     money(c["cost_to_serve"]),
                     money(c["operating_profit"]),
-                    f"<details><summary>{summary}</summary>{drill}</details>",
+                    f"{_e(top[0])} {money(top[1])}" if top else "none",
                 ]
+            )
+            rows.append(
+                f"<details><summary>cost-to-serve drill-down of {_e(c['customer_id'])}: "
+                f"{len(c['costs']):,} activity × resource rows</summary>{drill}</details>"
             )
         return _table(
             ["rank", "customer", "segment", "quadrant", "net revenue", "cost-to-serve",
-             "operating profit", "cost-to-serve drill-down (biggest activity)"],
+             "operating profit", "biggest cost-to-serve activity"],
             rows,
             numeric={0, 4, 5, 6},
             css="customers",
@@ -511,7 +519,8 @@ def _customers_section(data: ReportData) -> str:
 
     body = (
         f'<p class="note">Over the window {_e(data.window_start)} to {_e(data.period)}; open a '
-        "row's drill-down for its cost by activity (marts.customer_cost_to_serve).</p>"
+        "customer's drill-down for its cost by activity and resource "
+        "(marts.customer_cost_to_serve).</p>"
         f"<h3>The {RANKED} most profitable customers</h3>{table(data.best)}"
         f"<h3>The {RANKED} least profitable customers</h3>{table(data.worst)}"
     )
@@ -692,8 +701,10 @@ th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: lef
   vertical-align: top; }
 th { color: var(--muted); font-weight: 600; background: #f9fafb; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.drill { margin: 4px 0 8px; font-size: 12px; }
-details summary { cursor: pointer; white-space: nowrap; }
+table.drill { margin: 4px 0 8px; font-size: 12px; width: auto; min-width: 60%; }
+tr.sub > td { padding-top: 0; color: var(--muted); font-size: 12px; }
+tr:has(+ tr.sub) > td { border-bottom: 0; }
+details summary { cursor: pointer; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
   margin-right: 6px; }
 .status { font-weight: 600; padding: 8px 12px; border-radius: 8px; }
