@@ -58,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--period", help="month YYYY-MM (default: the latest published)")
     summary.set_defaults(handler=_summary)
 
+    report = commands.add_parser(
+        "report", help="write the HTML profitability report of a month (whale curve, tiers, ...)"
+    )
+    _path_options(report)
+    report.add_argument("--period", help="month YYYY-MM (default: the latest published)")
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: <warehouse>/reports/pfd_report_YYYY-MM.html)",
+    )
+    report.set_defaults(handler=_report)
+
     doc = commands.add_parser(
         "schema-doc", help="print the published tables' schema as Markdown (from the catalog)"
     )
@@ -129,9 +142,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with run_lock(settings):
+        from pfd_pipeline.progress import Progress, reporting
         from pfd_pipeline.runner import run_pipeline
 
-        report = run_pipeline(settings)
+        with reporting(Progress(sys.stderr)):
+            report = run_pipeline(settings)
     print(report)
     return 0
 
@@ -140,6 +155,20 @@ def _summary(args: argparse.Namespace) -> int:
     from pfd_pipeline.summary import commercial_summary
 
     print(commercial_summary(_settings(args).published_db, args.period))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pfd_pipeline.report import ReportError, write_report
+
+    settings = _settings(args)
+    started = time.perf_counter()
+    try:
+        path = write_report(settings.published_db, settings.reports_dir, args.period, args.out)
+    except ReportError as exc:
+        print(f"pfd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Report written in {time.perf_counter() - started:.1f} s: {path}")
     return 0
 
 

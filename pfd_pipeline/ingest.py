@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
+from pfd_pipeline import progress
 from pfd_pipeline.landing import (
     FileRejected,
     FileRows,
@@ -138,17 +139,19 @@ def ingest_source(
     failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
     _create_rejects(con)
     try:
-        for batch, members in _batches(to_load, batch_rows, failures, seconds):
-            with _timed(seconds, "validate"):
-                result = validate(source, batch.frame, ctx)
-                _count(members, result.accepted, result.rejected)
-                rejected = _with_raw_records(result.rejected, batch.delivered)
-            with _timed(seconds, "load"):
-                # Each batch commits on its own: one transaction over a whole first load keeps
-                # every appended row in memory until it commits (14 GB for 90 million events).
-                # Until the files are recorded (below) the rows are not part of the warehouse.
-                _insert(con, source.table, result.accepted)
-                _insert(con, "stage_rejects", rejected)
+        shown = progress.current().stage(f"ingest {source.name}", total=len(to_load))
+        with shown as stage:
+            for batch, members in _batches(to_load, batch_rows, failures, seconds, stage.advance):
+                with _timed(seconds, "validate"):
+                    result = validate(source, batch.frame, ctx)
+                    _count(members, result.accepted, result.rejected)
+                    rejected = _with_raw_records(result.rejected, batch.delivered)
+                with _timed(seconds, "load"):
+                    # Each batch commits on its own: one transaction over a whole first load
+                    # keeps every appended row in memory until it commits (14 GB for 90 million
+                    # events). Until their files are recorded (below) the rows are not data.
+                    _insert(con, source.table, result.accepted)
+                    _insert(con, "stage_rejects", rejected)
         failures += _reject_share_failures(con, to_load, max_reject_share)
         if not failures:
             with _timed(seconds, "merge"):
@@ -245,8 +248,10 @@ def _batches(
     batch_rows: int,
     failures: list[tuple[str, str]],
     seconds: dict[str, float],
+    on_read: Callable[[int, int], None],
 ) -> Iterator[tuple[_Batch, dict[int, FileOutcome]]]:
-    """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file."""
+    """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file.
+    `on_read(files, rows)` is told of every file read (for the run's progress)."""
     frames: list[pl.DataFrame] = []
     delivered: dict[int, pl.DataFrame] = {}
     members: dict[int, FileOutcome] = {}
@@ -257,7 +262,9 @@ def _batches(
                 read = reading.result()
         except FileRejected as exc:
             failures.append((exc.relpath, exc.message))
+            on_read(1, 0)
             continue
+        on_read(1, read.frame.height)
         outcome.rows_read = read.frame.height
         outcome.extra_columns = read.extra
         frames.append(read.frame)

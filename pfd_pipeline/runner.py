@@ -52,6 +52,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
             + warehouse_summary(settings, run_id=None)
             + "\n"
             + commercial_summary(settings.published_db)
+            + report_line(settings)
         )
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
@@ -78,6 +79,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
         + warehouse_summary(settings, run_id=result.run_id)
         + "\n"
         + commercial_summary(settings.published_db)
+        + report_line(settings)
     )
 
 
@@ -151,6 +153,14 @@ def write_run_stats(
     temp = path.with_name(f".{path.name}.tmp")
     temp.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     temp.replace(path)
+
+
+def report_line(settings: Settings) -> str:
+    """Where the latest month's HTML report is (the run's report asset wrote it)."""
+    from pfd_pipeline.report import current_report
+
+    path = current_report(settings.published_db, settings.reports_dir)
+    return f"\nReport (open in a browser): {path}" if path else ""
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:

@@ -105,6 +105,11 @@ class Settings:
         return self.warehouse_dir / self.publish.parquet_dir
 
     @property
+    def reports_dir(self) -> Path:
+        """The HTML profitability reports, one per month (pfd_report_YYYY-MM.html)."""
+        return self.warehouse_dir / "reports"
+
+    @property
     def work_db(self) -> Path:
         """The pipeline's own DuckDB store: raw, audit and intermediate tables."""
         return self.warehouse_dir / "work.duckdb"

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from pfd_pipeline.marts import whale_summary
+from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import table_exists
 
 SHOWN = 5
@@ -216,47 +217,59 @@ def _whale_lines(w: dict) -> list[str]:
     return [
         f"  Whale curve over {w['customers']:,} customers, total operating profit "
         f"{w['total_profit']:,.2f}:",
-        f"    the top {_pct(w['top_customers_pct'])} of customers earn "
-        f"{_pct(w['top_profit_pct'])} of it;",
-        f"    the curve peaks at {_pct(w['peak_profit_pct'])} with "
-        f"{_pct(w['peak_customer_pct'])} of customers;",
-        f"    the bottom {_pct(w['bottom_customers_pct'])} lose "
-        f"{_pct(-w['bottom_profit_pct'])} of it; "
+        f"    the top {pct_text(w['top_customers_pct'])} of customers earn "
+        f"{pct_text(w['top_profit_pct'])} of it;",
+        f"    the curve peaks at {pct_text(w['peak_profit_pct'])} with "
+        f"{pct_text(w['peak_customer_pct'])} of customers;",
+        f"    the bottom {pct_text(w['bottom_customers_pct'])} lose "
+        f"{pct_text(-w['bottom_profit_pct'])} of it; "
         f"{w['unprofitable_customers']:,} customers lose money.",
     ]
 
 
+def ranked_customers(
+    con: duckdb.DuckDBPyConnection, month: str, start: str, *, worst: bool, limit: int
+) -> list[dict]:
+    """The most (or least) profitable customers of the month's window, best (worst) first, each
+    with its cost-to-serve drill-down over the window (`costs`, biggest first)."""
+    result = con.execute(
+        load_sql("report/ranked_customers"), {"month": month, "worst": worst, "limit": limit}
+    )
+    names = [d[0] for d in result.description]
+    customers = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+    result = con.execute(
+        load_sql("report/customer_drilldown"),
+        {"month": month, "start": start, "customers": [c["customer_id"] for c in customers]},
+    )
+    names = [d[0] for d in result.description]
+    costs: dict[str, list[dict]] = {}
+    for row in result.fetchall():
+        cost = dict(zip(names, row, strict=True))
+        costs.setdefault(cost.pop("customer_id"), []).append(cost)
+    for customer in customers:
+        customer["costs"] = costs.get(customer["customer_id"], [])
+    return customers
+
+
+def top_activity(costs: list[dict]) -> tuple[str, Decimal] | None:
+    """The activity costing most in a drill-down (summed over its resources); ties by name."""
+    by_activity: dict[str, Decimal] = {}
+    for c in costs:
+        by_activity[c["activity"]] = by_activity.get(c["activity"], Decimal(0)) + c["cost"]
+    if not by_activity:
+        return None
+    return min(by_activity.items(), key=lambda item: (-item[1], item[0]))
+
+
 def _ranked(con: duckdb.DuckDBPyConnection, month: str, start: str, *, worst: bool) -> list[str]:
     """The most (or least) profitable customers of the month, with their biggest cost."""
-    order = "profit_rank desc" if worst else "profit_rank"
-    rows = con.execute(
-        f"""
-        with shown as (
-            select customer_id, customer_name, segment, operating_profit, net_revenue, profit_rank
-            from marts.customer_tiers where period = $month
-            order by {order} limit {SHOWN}
-        ),
-        costs as (
-            select c.customer_id, c.activity, sum(c.cost) as cost
-            from marts.customer_cost_to_serve as c
-            join shown using (customer_id)
-            where c.period between $start and $month
-            group by all
-        )
-        select s.customer_id, s.customer_name, s.segment, s.operating_profit, s.net_revenue,
-               first(c.activity order by c.cost desc, c.activity), max(c.cost), s.profit_rank,
-        from shown as s left join costs as c using (customer_id)
-        group by all
-        order by {order}
-        """,
-        {"month": month, "start": start},
-    ).fetchall()
     lines = []
-    for customer, name, segment, profit, revenue, activity, cost, _ in rows:
-        driver = f"{activity} {cost:,.2f}" if activity else "no cost-to-serve"
+    for c in ranked_customers(con, month, start, worst=worst, limit=SHOWN):
+        top = top_activity(c["costs"])
+        driver = f"{top[0]} {top[1]:,.2f}" if top else "no cost-to-serve"
         lines.append(
-            f"    {customer:<10}{name[:26]:<27}{segment[:12]:<13}{profit:>14,.2f}   "
-            f"net revenue {revenue:>14,.2f}   {driver}"
+            f"    {c['customer_id']:<10}{c['customer_name'][:26]:<27}{c['segment'][:12]:<13}"
+            f"{c['operating_profit']:>14,.2f}   net revenue {c['net_revenue']:>14,.2f}   {driver}"
         )
     return lines
 
@@ -269,5 +282,6 @@ def _balance_line(rows: int, off: int, supplied: Decimal, unused: Decimal) -> st
     )
 
 
-def _pct(value: Decimal) -> str:
+def pct_text(value: Decimal) -> str:
+    """A share in whole percent: 263%."""
     return f"{value:.0f}%"

@@ -714,13 +714,20 @@ def _work_store_audit(settings: Settings) -> list[tuple]:
         con.close()
 
 
+def _error(capsys) -> str:
+    """stderr without the run's progress lines (under pytest stderr is no terminal, so the
+    progress is plain log lines starting with "[pfd ")."""
+    lines = capsys.readouterr().err.splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("[pfd "))
+
+
 def test_zero_capacity_for_a_time_driven_resource_fails_the_run(settings, capsys):
     _run_landing(
         settings,
         csv("resources", "2025-01,customer_service,25000.00,0", "2025-01,warehouse,40000.00,24000"),
     )
     assert _run(settings) == cli.EXIT_FAILED
-    err = capsys.readouterr().err
+    err = _error(capsys)
     assert err == (
         "pfd: allocate_cost_to_serve failed: resources/resources_2025-01.csv row 1, column "
         "practical_capacity_minutes (rule capacity_positive): resource 'customer_service' has "
@@ -745,7 +752,7 @@ def test_cost_model_typo_fails_the_run_naming_the_key(settings, capsys):
     assert typo.count("time_equaton") == 1
     model.write_text(typo, encoding="utf-8")
     assert _run(settings) == cli.EXIT_FAILED
-    err = capsys.readouterr().err
+    err = _error(capsys)
     assert err == (
         "pfd: raw/activity_events failed: cost_model.yaml: activities.order_entry.costs[1]: "
         "unknown key(s) ['time_equaton']; expected ['time_driven', 'time_equation'] (activity "

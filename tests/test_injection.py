@@ -38,8 +38,6 @@ ALLOWED = {
     "_literal(text)",
     "column",  # catalog.yaml column names, checked against the tables before publishing
     "PREVIEW_ROWS",
-    "order",  # summary: one of two fixed ORDER BY clauses
-    "SHOWN",
     "mart.name",
     "s.table",  # runner: sources.SOURCES
     # publish.describe: the catalog's own text, quoted by _literal

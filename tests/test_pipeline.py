@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -77,6 +78,7 @@ def test_definitions_load_with_groups_checks_and_schedule(project):
         "marts/rising_stars": "marts",
         "publish/duckdb_file": "publish",
         "publish/parquet": "publish",
+        "publish/report": "publish",
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys}
     assert {
@@ -136,16 +138,37 @@ def test_cli_run_end_to_end_on_fixture(project, capsys):
         "document_type",
     ]
 
-    # A second run finds nothing new and changes nothing.
+    # The whale curve's metadata holds its picture (a PNG the UI's Markdown shows) and the
+    # report's path; the report asset wrote that report after publishing.
+    report = project["warehouse"] / "reports" / "pfd_report_2025-01.html"
+    whale = instance.get_latest_materialization_event(dg.AssetKey(["marts", "whale_curve"]))
+    whale_meta = whale.asset_materialization.metadata
+    picture = whale_meta["whale_curve_chart"].value
+    prefix = "![Whale curve, 2025-01](data:image/png;base64,"
+    assert picture.startswith(prefix) and picture.endswith(")")
+    assert base64.b64decode(picture[len(prefix) : -1]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert whale_meta["report"].value == str(report)
+    published = instance.get_latest_materialization_event(dg.AssetKey(["publish", "report"]))
+    assert published.asset_materialization.metadata["path"].value == str(report)
+    page = report.read_text(encoding="utf-8")
+    assert page.count("<svg") == 6  # the fixture's two customers lose money: no whale in %
+    assert "Total operating profit over the window is -12,139.67, not positive; 2 of 2 " in page
+    assert f"Report (open in a browser): {report}" in out
+
+    # A second run finds nothing new and changes nothing; a deleted report is written again.
+    report.unlink()
     assert cli.main(["run", *_args(project)]) == 0
     assert "Nothing new" in capsys.readouterr().out
+    assert report.is_file()
 
 
 def test_cli_run_failure_is_one_paragraph_naming_file_row_column_rule(project, capsys):
     project["config"].write_text("validation:\n  max_reject_share: 0.05\n", encoding="utf-8")
     assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err
+    # stderr: the progress log (not a terminal), then the failure as one paragraph
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("[pfd ") for line in lines[:-1])
+    err = lines[-1]
     assert err.startswith("pfd: ") and "raw/sales_ledger failed:" in err
     assert "sales_ledger/sales_ledger_2025-01-02.csv: 2 of 4 rows rejected" in err
     assert "row 3, column quantity, rule invoice_quantity_positive" in err

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pfd_pipeline import progress
 from pfd_pipeline.allocate import (
     AllocationError,
     allocate_period,
@@ -76,13 +77,17 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             for source in SOURCES.values():  # rows a killed load left behind are not data
                 discard_unrecorded_rows(con, source)
             pending = pending_periods(con, model, today(settings), settings.close_after_days)
-            for period in pending:
-                context.log.info(f"allocating {period.period} ({period.status}): {period.reason}")
-                try:
-                    allocate_period(con, model, period, context.run.run_id)
-                    crash_point("mid_allocation")
-                except AllocationError as exc:
-                    raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            with progress.current().stage("allocate", len(pending), "months") as shown:
+                for period in pending:
+                    context.log.info(
+                        f"allocating {period.period} ({period.status}): {period.reason}"
+                    )
+                    try:
+                        allocate_period(con, model, period, context.run.run_id)
+                        crash_point("mid_allocation")
+                    except AllocationError as exc:
+                        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+                    shown.advance()
             if pending:  # column descriptions for the UI's schema view, as published
                 for asset_key in (COST_TO_SERVE, ACTIVITY_RATES, RECONCILIATION):
                     describe(con, asset_key.path[-1], "marts." + asset_key.path[-1])

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pfd_pipeline import marts
+from pfd_pipeline import marts, progress
 from pfd_pipeline.assets.allocate import COST_TO_SERVE
 from pfd_pipeline.faults import crash_point
 from pfd_pipeline.publish import describe
@@ -68,7 +68,9 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             periods = marts.pending(con, mart, settings.marts)
             if periods:
                 context.log.info(f"rebuilding {mart.name}: {_span(periods)}")
-            marts.rebuild(con, mart, periods, settings.marts, context.run.run_id)
+            with progress.current().stage(f"marts {mart.name}", len(periods), "months") as shown:
+                marts.rebuild(con, mart, periods, settings.marts, context.run.run_id)
+                shown.advance(len(periods))
             if mart.name == "customer_profitability":
                 crash_point("after_marts")
             if periods:  # column descriptions for the UI's schema view, as published
@@ -80,7 +82,7 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
                 "rebuilt": dg.MetadataValue.text(_span(periods) or "none"),
             }
             if mart.name == "whale_curve":
-                metadata.update(whale_metadata(con))
+                metadata.update(whale_metadata(con, settings))
             if mart.name == "customer_lifetime_value":
                 metadata.update(clv_fit_metadata(con))
             off = marts.untied(con) if checks else []
@@ -98,12 +100,16 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
     return mart_asset
 
 
-def whale_metadata(con) -> dict[str, dg.MetadataValue]:
-    """The latest month's whale-curve figures, as Dagster metadata."""
+def whale_metadata(con, settings: Settings) -> dict[str, dg.MetadataValue]:
+    """The latest month's whale-curve figures and picture, and the report that shows it."""
+    from pfd_pipeline.report import report_file, whale_markdown  # matplotlib only when drawing
+
     summary = marts.whale_summary(con)
     if summary is None:
         return {}
     return {
+        "whale_curve_chart": dg.MetadataValue.md(whale_markdown(summary)),
+        "report": dg.MetadataValue.path(str(report_file(settings.reports_dir, summary["period"]))),
         "period": dg.MetadataValue.text(summary["period"]),
         "customers": dg.MetadataValue.int(summary["customers"]),
         "total_profit": dg.MetadataValue.float(float(summary["total_profit"])),

@@ -1,10 +1,12 @@
 """Stage `publish`: the BI tables as one DuckDB file and as Parquet, switched atomically."""
 
+import time
+
 import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from pfd_pipeline import marts
+from pfd_pipeline import marts, progress
 from pfd_pipeline.assets.allocate import ACTIVITY_RATES, RECONCILIATION
 from pfd_pipeline.assets.marts import key
 from pfd_pipeline.assets.validate import INGEST_AUDIT, REJECTED_ROWS
@@ -23,6 +25,7 @@ from pfd_pipeline.warehouse import markdown_table
 GROUP = "publish"
 DUCKDB_FILE = dg.AssetKey(["publish", "duckdb_file"])
 PARQUET = dg.AssetKey(["publish", "parquet"])
+REPORT = dg.AssetKey(["publish", "report"])
 UPSTREAM = [
     *(key(m) for m in marts.MART_NAMES),
     key("customer_cost_to_serve"),
@@ -89,12 +92,46 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             publication = _publish(publish_parquet, con, settings, context.run.run_id)
         return dg.MaterializeResult(metadata=_metadata(publication))
 
-    return [duckdb_file, parquet]
+    @dg.asset(
+        key=REPORT,
+        group_name=GROUP,
+        deps=[DUCKDB_FILE],
+        kinds={"html"},
+        description=f"{settings.reports_dir}/pfd_report_YYYY-MM.html: the latest month's "
+        "profitability report (whale curve, tiers, Shapiro matrix, waterfall, customers, "
+        "segments, capacity, reconciliation, data quality), one self-contained page read from "
+        "the published file.",
+    )
+    def report(context: dg.AssetExecutionContext):
+        from pfd_pipeline.report import ReportError, write_report
+
+        started = time.perf_counter()
+        try:
+            with progress.current().stage("report", unit="pages") as shown:
+                path = write_report(settings.published_db, settings.reports_dir)
+                shown.advance()
+        except ReportError as exc:  # nothing published yet: nothing to draw, not a failure
+            context.log.info(f"no report: {exc}")
+            return dg.MaterializeResult(metadata={"report": dg.MetadataValue.text(str(exc))})
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(path)),
+                "period": dg.MetadataValue.text(path.stem.removeprefix("pfd_report_")),
+                "size_kb": dg.MetadataValue.int(path.stat().st_size // 1024),
+                "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
+            }
+        )
+
+    return [duckdb_file, parquet, report]
 
 
 def _publish(publish, con, settings: Settings, run_id: str) -> Publication:
+    target = publish.__name__.removeprefix("publish_")
     try:
-        return publish(con, settings, run_id)
+        with progress.current().stage(f"publish {target}", unit="months") as shown:
+            publication = publish(con, settings, run_id)
+            shown.advance(len({p for ps in publication.periods.values() for p in ps}))
+        return publication
     except PublishError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
 

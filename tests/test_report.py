@@ -1,0 +1,429 @@
+"""The profitability report: built from a small published warehouse, it holds every section,
+its figures are the published tables' (hand-computed here), it loads nothing from anywhere, is
+the same on every build, and opens in a real headless browser with every chart drawn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from mart_helpers import JANUARY, add_month, build
+
+from pfd_pipeline import allocate, cli, marts, publish
+from pfd_pipeline.report import (
+    ReportError,
+    build_report,
+    current_report,
+    read_report_data,
+    write_report,
+)
+from pfd_pipeline.settings import Settings
+from pfd_pipeline.warehouse import ensure_schema
+
+SECTIONS = (
+    "whale-curve",
+    "tiers",
+    "shapiro",
+    "waterfall",
+    "customers",
+    "segments",
+    "capacity",
+    "reconciliation",
+    "data-quality",
+)
+CHARTS = ("whale-curve", "tiers", "shapiro", "waterfall", "segments", "capacity")
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """A warehouse whose pfd.duckdb holds December 2024 and January 2025, as after two runs.
+
+    Window profits to 2025-01 (operating profit, Dec + Jan): C01 550, C03 200, C02 100, C04 100,
+    C05 50, C06 0, C07 -20, C08 -30, C09 -100, C10 -400; total 450.
+    """
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    settings.warehouse_dir.mkdir()
+    con = duckdb.connect()
+    ensure_schema(con)
+    allocate.ensure_tables(con)
+    marts.ensure_tables(con)
+    publish.ensure_tables(con)
+    add_month(con, "2024-12", {"C01": (200, 0, 100, 50), "C02": (300, 0, 100, 400)})
+    add_month(con, "2025-01", JANUARY)
+    build(con)
+    # the allocation's books: customer_service supplied 3,000 in January, 1,780 assigned
+    # (the customers' cost), 1,200 unused capacity, 20 unassigned; December 450 + 50 unused
+    con.execute(
+        """
+        insert into marts.allocation_reconciliation values
+        ('2024-12', 'customer_service', 'time_driven', 500, 450, 50, 0, 0, 0, 0, 0, 0, 0,
+         10000, 9000, 0, 'closed'),
+        ('2025-01', 'customer_service', 'time_driven', 3000, 1780, 1200, 20, 0, 0, 0, 0, 20, 0,
+         60000, 36000, 0, 'closed')
+        """
+    )
+    # the audit: run-old loaded a ledger file; the publishing run read two more, one rejected
+    # row, and found a duplicate
+    files = [
+        (1, "sales_ledger", "a.csv", "loaded", 100, 100, 0, "run-old"),
+        (2, "sales_ledger", "b.csv", "loaded", 40, 39, 1, "run-1"),
+        (3, "activities", "c.csv", "loaded", 25, 25, 0, "run-1"),
+        (4, "sales_ledger", "b_again.csv", "duplicate", 0, 0, 0, "run-1"),
+    ]
+    for file_id, source, path, status, read, accepted, rejected, run in files:
+        con.execute(
+            "insert into audit.ingested_files values (?, ?, ?, 'sha', 1, 1, null, ?, null, ?, ?, "
+            "?, [], ?, '2025-01-31 12:00:00')",
+            [file_id, source, path, status, read, accepted, rejected, run],
+        )
+    con.execute(
+        "insert into audit.rejected_rows values ('sales_ledger', 2, 'b.csv', 7, 'quantity', "
+        "'invoice_quantity_positive', 'quantity must be > 0', 'quantity: invoice_quantity_"
+        "positive', '{}', 'run-1')"
+    )
+    publish.publish_duckdb(con, settings, "run-1")
+    con.close()
+    return settings
+
+
+class Page(HTMLParser):
+    """Text and table rows per section id, charts per figure, and every URL-bearing attribute.
+    Rows of a drill-down table nested in a cell are kept apart (`drill`)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.sections: dict[str, str] = {}
+        self.rows: dict[str, list[list[str]]] = {}
+        self.drill: dict[str, list[list[str]]] = {}
+        self.charts: list[str] = []
+        self.urls: list[str] = []
+        self.tags: set[str] = set()
+        self._section: str | None = None
+        self._tables: list[list[list[str]]] = []  # open tables: rows of cells
+        self._kinds: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.add(tag)
+        if tag == "section":
+            self._section = attrs["id"]
+            self.sections[self._section] = ""
+            self.rows[self._section] = []
+            self.drill[self._section] = []
+        elif tag == "figure":
+            self.charts.append(attrs["data-chart"])
+        elif tag == "table":
+            self._tables.append([])
+            self._kinds.append(attrs.get("class") or "")
+        elif tag == "tr" and self._tables:
+            self._tables[-1].append([])
+        elif tag in ("td", "th") and self._tables:
+            self._tables[-1][-1].append("")
+        for name in ("href", "src", "xlink:href", "srcset", "action", "data"):
+            if name in attrs:
+                self.urls.append(attrs[name])
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._section = None
+        elif tag == "table" and self._tables:
+            rows, kind = self._tables.pop(), self._kinds.pop()
+            target = self.drill if kind == "drill" else self.rows
+            target[self._section] += [[c.strip() for c in r] for r in rows]
+
+    def handle_data(self, data):
+        if self._section:
+            self.sections[self._section] += data + " "
+            if self._tables and self._tables[-1] and self._tables[-1][-1]:
+                self._tables[-1][-1][-1] += data
+
+    def row(self, section: str, first: str, nth: int = 0) -> list[str]:
+        """The `nth` row of a section's tables whose first cell is `first`."""
+        found = [r for r in self.rows[section] if r and r[0] == first]
+        assert len(found) > nth, (first, self.rows[section])
+        return found[nth]
+
+
+def test_the_report_holds_every_section_with_the_published_figures(settings):
+    month, page = build_report(settings.published_db)
+    assert month == "2025-01"
+    html = Page(page)
+    assert tuple(html.sections) == SECTIONS
+    assert tuple(html.charts) == CHARTS
+    text = html.sections
+
+    # headline and whale curve: top 2 of 10 earn 750 of 450 = 167%; the bottom 1 loses 400 =
+    # 89%; the peak is 1,000 = 222%; four customers lose money
+    assert (
+        "The top 20% of customers earn 167% of operating profit; the curve peaks at 222% with "
+        "50% of customers, and the bottom 10% lose 89% of it. 4 of 10 customers lose money."
+    ) in page
+    assert "<title>Customer profitability, 2025-01</title>" in page
+    assert "Trailing window 2024-02 to 2025-01" in page
+    assert "450.00" in text["whale-curve"]
+
+    # tiers: highly profitable C01 + C03 = 750; break-even 7 customers = 100; unprofitable C10
+    assert html.row("tiers", "highly profitable")[1:] == ["2", "2,900.00", "750.00"]
+    assert html.row("tiers", "break-even")[1:] == ["7", "2,630.00", "100.00"]
+    assert html.row("tiers", "unprofitable")[1:] == ["1", "300.00", "-400.00"]
+    # migrations: in December both customers were break-even (the top and bottom groups of 2
+    # customers are empty); C01 moved up, C02 stayed, eight customers are new
+    assert "1 customers moved up a tier, 0 down, 8 are new and 0 are no longer ranked" in page
+    assert html.row("tiers", "break-even", nth=1)[1:] == ["1", "1", "·", "·"]
+    assert html.row("tiers", "new")[1:] == ["1", "6", "1", ""]
+    assert [r[0] for r in html.rows["tiers"][5:]] == ["break-even", "new"]
+
+    # waterfall over the window: gross 500 + 5,900; discounts 570; COGS 200 + 2,950;
+    # cost-to-serve (all order_entry) 450 + 1,780; operating profit 450
+    for label, amount, share in (
+        ("Gross revenue", "6,400.00", "109.8%"),
+        ("Discounts", "-570.00", "-9.8%"),
+        ("Off-invoice", "0.00", "0.0%"),
+        ("Net revenue", "5,830.00", "100.0%"),
+        ("COGS", "-3,150.00", "-54.0%"),
+        ("Gross margin", "2,680.00", "46.0%"),
+        ("order_entry", "-2,230.00", "-38.3%"),
+        ("Operating profit", "450.00", "7.7%"),
+    ):
+        assert html.row("waterfall", label)[1:] == [amount, share], label
+
+    # customers: best first, worst first; C01's drill-down is 50 + 400 of order_entry
+    ranked = [r for r in html.rows["customers"] if r[0].isdigit()]
+    drills = [r[0] for r in html.rows["customers"] if r[0].startswith("cost-to-serve drill")]
+    assert drills[0] == "cost-to-serve drill-down of C01: 1 activity × resource rows"
+    assert len(drills) == 20
+    assert [r[1].split()[0] for r in ranked[:10]] == [
+        "C01", "C03", "C02", "C04", "C05", "C06", "C07", "C08", "C09", "C10",
+    ]  # fmt: skip
+    assert [r[1].split()[0] for r in ranked[10:13]] == ["C10", "C09", "C08"]
+    assert ranked[0][4:8] == ["2,100.00", "450.00", "550.00", "order_entry 450.00"]
+    assert ranked[10][4:7] == ["300.00", "500.00", "-400.00"]
+    assert html.drill["customers"][1] == [
+        "order_entry", "customer_service", "time_driven", "2", "20", "450.00",
+    ]  # fmt: skip
+
+    # segments: Retail's operating margin is 600 / 5,330 = 11.3% in January and
+    # -150 / 500 = -30.0% in December (outside the window's first month, 2024-02: not shown)
+    assert html.row("segments", "Retail")[1] == "11.3%"
+    # capacity and reconciliation: 1,250 unused of 3,500 supplied over the window
+    assert html.row("capacity", "customer_service")[1:] == [
+        "time_driven", "3,500.00", "1,250.00", "70,000", "45,000",
+    ]  # fmt: skip
+    assert "Balanced: all 2 resource-months of the window balance to the cent" in page
+    assert html.row("reconciliation", "customer_service")[1:] == [
+        "3,500.00", "2,230.00", "1,250.00", "20.00", "0.00",
+    ]  # fmt: skip
+
+    # data quality: the publishing run (run-1) and all runs, per source; rejects by rule
+    quality = [r for r in html.rows["data-quality"] if r[0] != "source"]
+    assert quality == [
+        ["activities", "1", "0", "25", "25", "0"],  # run-1
+        ["sales_ledger", "1", "1", "40", "39", "1"],
+        ["activities", "1", "0", "25", "25", "0"],  # all runs
+        ["sales_ledger", "2", "1", "140", "139", "1"],
+        ["sales_ledger", "invoice_quantity_positive", "1"],
+    ]
+
+
+def test_the_report_figures_equal_the_published_tables(settings):
+    _, page = build_report(settings.published_db)
+    html = Page(page)
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        whale = con.execute(
+            "select top_profit_pct, bottom_profit_pct, total_profit from marts.whale_curve "
+            "where period = '2025-01' and customer_pct = 100"
+        ).fetchall()[0]
+        assert whale == (Decimal("166.6667"), Decimal("-88.8889"), Decimal("450.00"))
+        assert html.row("whale-curve", "total operating profit")[1] == f"{whale[2]:,.2f}"
+        tiers = con.execute(
+            "select tier, count(*), sum(net_revenue), sum(operating_profit) "
+            "from marts.customer_tiers where period = '2025-01' group by all"
+        ).fetchall()
+        for tier, n, revenue, profit in tiers:
+            assert html.row("tiers", tier)[1:] == [f"{n:,}", f"{revenue:,.2f}", f"{profit:,.2f}"]
+        pnl = con.execute(
+            "select sum(gross_revenue), sum(net_revenue), sum(operating_profit) "
+            "from marts.customer_profitability where period between '2024-02' and '2025-01'"
+        ).fetchall()[0]
+        shown = [html.row("waterfall", s)[1] for s in ("Gross revenue", "Net revenue",
+                                                       "Operating profit")]  # fmt: skip
+        assert shown == [f"{v:,.2f}" for v in pnl]
+        published = dict(
+            con.execute(
+                "select customer_id, operating_profit from marts.customer_tiers "
+                "where period = '2025-01'"
+            ).fetchall()
+        )
+        ranked = [r for r in html.rows["customers"] if r[0].replace(",", "").isdigit()]
+        assert len(ranked) == 20
+        for row in ranked:
+            assert row[6] == f"{published[row[1].split()[0]]:,.2f}", row
+    finally:
+        con.close()
+
+
+def test_the_report_loads_nothing_and_is_the_same_on_every_build(settings, tmp_path):
+    first = write_report(settings.published_db, settings.reports_dir)
+    assert first == settings.reports_dir / "pfd_report_2025-01.html"
+    page = first.read_text(encoding="utf-8")
+    html = Page(page)
+    assert "http://" not in page and "https://" not in page and "//" not in "".join(html.urls)
+    assert all(url.startswith("#") for url in html.urls), html.urls  # in-page links only
+    assert not {"script", "link", "img", "iframe", "object"} & html.tags
+    again = write_report(settings.published_db, settings.reports_dir)
+    assert again == first and again.read_bytes() == page.encode("utf-8")
+    assert [p.name for p in settings.reports_dir.iterdir()] == ["pfd_report_2025-01.html"]
+    # an earlier month, to a file of one's choosing
+    out = write_report(settings.published_db, settings.reports_dir, "2024-12", tmp_path / "x.html")
+    assert out == tmp_path / "x.html"
+    assert "Customer profitability, 2024-12" in out.read_text(encoding="utf-8")
+
+
+def test_the_report_is_rewritten_when_missing_or_from_another_publication(settings):
+    path = current_report(settings.published_db, settings.reports_dir)
+    assert path == settings.reports_dir / "pfd_report_2025-01.html" and path.is_file()
+    stamp = path.stat().st_mtime_ns
+    assert current_report(settings.published_db, settings.reports_dir) == path
+    assert path.stat().st_mtime_ns == stamp, "a current report is not written again"
+    path.write_text(path.read_text(encoding="utf-8").replace("run-1", "run-0"), encoding="utf-8")
+    current_report(settings.published_db, settings.reports_dir)
+    assert 'content="run-1"' in path.read_text(encoding="utf-8")
+
+
+def test_no_report_without_the_month_or_the_file(settings, tmp_path):
+    with pytest.raises(ReportError, match="no month 2030-01 .* hold 2024-12 to 2025-01"):
+        build_report(settings.published_db, "2030-01")
+    with pytest.raises(ReportError, match="no published tables yet"):
+        build_report(tmp_path / "nowhere.duckdb")
+    assert current_report(tmp_path / "nowhere.duckdb", tmp_path) is None
+
+
+def test_cli_report_writes_the_month_asked_for(settings, capsys, tmp_path):
+    args = ["--warehouse", str(settings.warehouse_dir)]
+    assert cli.main(["report", *args]) == 0
+    assert str(settings.reports_dir / "pfd_report_2025-01.html") in capsys.readouterr().out
+    out = tmp_path / "december.html"
+    assert cli.main(["report", *args, "--period", "2024-12", "--out", str(out)]) == 0
+    assert out.is_file() and "Report written in" in capsys.readouterr().out
+    assert cli.main(["report", *args, "--period", "1999-01"]) == cli.EXIT_FAILED
+    assert capsys.readouterr().err.startswith("pfd: no month 1999-01")
+
+
+# --- in a real browser ------------------------------------------------------------------------
+
+CHROMIUM = Path(os.environ.get("PFD_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_BROWSER = "PFD_REQUIRE_BROWSER"
+
+
+def _chromium() -> Path:
+    """Debian's chromium; CI installs it (.ci/run) and sets PFD_REQUIRE_BROWSER=1."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    message = (
+        f"no chromium at {CHROMIUM} (apt-get install chromium); the browser test opens the "
+        "report in it"
+    )
+    if os.environ.get(REQUIRE_BROWSER) == "1":
+        pytest.fail(f"{REQUIRE_BROWSER}=1 but {message}")
+    pytest.skip(message)
+
+
+def open_in_browser(report: Path, screenshot: Path, chromium: Path) -> dict:
+    """Open the report in headless chromium, take a full-page screenshot, and return what the
+    page did: console errors, requests, and every chart's drawn size and element count."""
+    from playwright.sync_api import sync_playwright
+
+    seen: dict = {"errors": [], "requests": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on(
+                "console",
+                lambda m: seen["errors"].append(m.text) if m.type in ("error", "warning") else None,
+            )
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.on("requestfailed", lambda r: seen["errors"].append(f"failed: {r.url}"))
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.goto(report.as_uri(), wait_until="load")
+            seen["charts"] = page.eval_on_selector_all(
+                "figure",
+                """figures => figures.map(f => {
+                    const chart = f.querySelector('svg, img');
+                    const box = chart ? chart.getBoundingClientRect() : {width: 0, height: 0};
+                    return {name: f.dataset.chart, width: box.width, height: box.height,
+                            drawn: chart ? chart.querySelectorAll('path, use, text').length : 0};
+                })""",
+            )
+            seen["title"] = page.title()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+def test_the_report_renders_in_headless_chromium(settings, tmp_path):
+    chromium = _chromium()
+    report = write_report(settings.published_db, settings.reports_dir)
+    screenshot = tmp_path / "report.png"
+    seen = open_in_browser(report, screenshot, chromium)
+    assert seen["errors"] == []
+    assert seen["requests"] == [report.as_uri()], "the page loads nothing but itself"
+    assert seen["title"] == "Customer profitability, 2025-01"
+    assert [c["name"] for c in seen["charts"]] == list(CHARTS)
+    for chart in seen["charts"]:
+        assert chart["width"] > 300 and chart["height"] > 100, chart
+        assert chart["drawn"] > 10, chart
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 20_000
+    keep = os.environ.get("PFD_REPORT_SCREENSHOT")  # e.g. to look at it
+    if keep:
+        shutil.copy(screenshot, keep)
+
+
+def test_books_that_do_not_balance_are_reported_as_such(settings):
+    con = duckdb.connect(str(settings.published_db))
+    con.execute(
+        "update marts.allocation_reconciliation set difference = 0.01 where period = '2025-01'"
+    )
+    con.close()
+    _, page = build_report(settings.published_db)
+    assert '<p class="status bad">1 of 2 resource-months do NOT balance' in page
+    assert "Balanced" not in page
+    assert Page(page).row("reconciliation", "customer_service")[-1] == "0.01"
+
+
+def test_the_shapiro_lines_cut_the_customers_into_their_published_quadrants(settings):
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        data = read_report_data(con)
+    finally:
+        con.close()
+    plotted = [r for r in data.shapiro if r["cost_to_serve_pct"] is not None]
+    assert len(data.shapiro) == 10 and len(plotted) == 9  # C09 has no revenue
+    high_price = {"passive": True, "carriage trade": True, "bargain basement": False,
+                  "aggressive": False}  # fmt: skip
+    high_cost = {"passive": False, "carriage trade": True, "bargain basement": False,
+                 "aggressive": True}  # fmt: skip
+    for r in plotted:
+        quadrant = r["shapiro_quadrant"]
+        assert (r["net_price_realisation_pct"] >= r["price_median"]) == high_price[quadrant], r
+        assert (r["cost_to_serve_pct"] >= r["cost_median"]) == high_cost[quadrant], r
+    assert {r["shapiro_quadrant"] for r in plotted} == set(high_price)
