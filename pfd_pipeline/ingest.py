@@ -423,17 +423,18 @@ def _merge(
         "key": ", ".join(source.key),
         "key_match": " AND ".join(f"t.{k} = s.{k}" for k in source.key),
         "period_expr": PERIOD_EXPR.get(source.name, ""),
+        "first_key": source.key[0],
     }
     con.register("stage_files", files.to_arrow())
     try:
         if first is not None:
-            params = {"first": first}
-            _record_changed_periods(con, source, run_id, names, first, has_rows)
+            params = {"first": first, **run_key_range(con, source, first)}
+            _record_changed_periods(con, source, run_id, names, params, has_rows)
             if has_rows:  # a first load has nothing to replace, and skips the join
                 con.execute(load_sql("ingest/merge_replace").format(**names), params)
-            con.execute(load_sql("ingest/run_repeated").format(**names), params)
+            con.execute(load_sql("ingest/run_repeated").format(**names), {"first": first})
             if con.execute("SELECT EXISTS (FROM run_repeated)").fetchall()[0][0]:
-                con.execute(load_sql("ingest/merge").format(**names), params)
+                con.execute(load_sql("ingest/merge").format(**names), {"first": first})
             con.execute("DROP TABLE run_repeated")
         con.execute(load_sql("ingest/record_files"), {"run_id": run_id})
         con.execute(load_sql("ingest/record_rejects"), {"run_id": run_id})
@@ -457,19 +458,40 @@ def _record_changed_periods(
     source: Source,
     run_id: str,
     names: dict[str, str],
-    first: int,
+    params: dict[str, object],
     has_rows: bool,
 ) -> None:
     """Note which months this run's rows touch, before the merge deletes the versions they
     replace (whose months change too)."""
-    params = {"source": source.name, "run_id": run_id, "first": first}
     if source is CUSTOMERS:
         if has_rows:  # customers new to the master were never joined to anything yet
-            con.execute(load_sql("ingest/changed_periods_customers"), params)
+            con.execute(
+                load_sql("ingest/changed_periods_customers"),
+                {"source": source.name, "run_id": run_id, "first": params["first"]},
+            )
         return
-    con.execute(load_sql("ingest/changed_periods").format(**names), params)
+    bound = {"source": source.name, "run_id": run_id, "first": params["first"]}
+    con.execute(load_sql("ingest/changed_periods").format(**names), bound)
     if has_rows:
-        con.execute(load_sql("ingest/changed_periods_replaced").format(**names), params)
+        con.execute(
+            load_sql("ingest/changed_periods_replaced").format(**names), {**params, **bound}
+        )
+
+
+def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:
+    """The lowest and highest first key column among the run's rows ($low, $high).
+
+    A key can only match one in that range, and keys mostly grow with time (line and event
+    numbers), so a filter on it lets the scan of the history skip nearly every row group: the
+    joins that find replaced versions then cost what the new rows cost, not what the history
+    costs.
+    """
+    low, high = con.execute(
+        f"SELECT min({source.key[0]}), max({source.key[0]}) FROM {source.table} "
+        "WHERE _file_id >= $first",
+        {"first": first},
+    ).fetchall()[0]
+    return {"low": low, "high": high}
 
 
 def known_customers(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

@@ -26,6 +26,7 @@ ALLOWED = {
     "source.table",  # sources.SOURCES
     "key",  # sources.Source.key columns, from the contract
     "key_match",  # "t.<key> = s.<key>" for the same key columns
+    "source.key[0]",  # the first of those key columns
     "ALIAS",
     "source_of(table)",
     "_literal(next_file)",

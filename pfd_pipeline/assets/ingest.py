@@ -6,7 +6,13 @@ from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline.cost_model import CostModelError, load_cost_model
 from pfd_pipeline.faults import crash_point
-from pfd_pipeline.ingest import IngestError, SourceOutcome, ingest_source, known_customers
+from pfd_pipeline.ingest import (
+    IngestError,
+    SourceOutcome,
+    ingest_source,
+    known_customers,
+    run_key_range,
+)
 from pfd_pipeline.landing import FileRejected, discover
 from pfd_pipeline.planning import today
 from pfd_pipeline.settings import Settings
@@ -101,9 +107,10 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
         ).fetchall()[0][0]
         if earlier:  # a first load has no earlier rows, and skips the join
             duplicated += con.execute(
-                f"SELECT count(*) FROM {source.table} AS t WHERE t._file_id < $first AND EXISTS ("
+                f"SELECT count(*) FROM {source.table} AS t WHERE t._file_id < $first "
+                f"AND t.{source.key[0]} BETWEEN $low AND $high AND EXISTS ("
                 f"SELECT 1 FROM {source.table} AS s WHERE s._file_id >= $first AND {key_match})",
-                {"first": first},
+                {"first": first, **run_key_range(con, source, first)},
             ).fetchall()[0][0]
     results = [
         dg.AssetCheckResult(
