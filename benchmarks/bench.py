@@ -49,6 +49,7 @@ FLOOR_SQL = """
 set memory_limit = '{memory_limit}';
 set threads = {threads};
 set preserve_insertion_order = false;
+set temp_directory = '{temp}';
 copy (
     with ledger as (
         select customer_id, strftime(posting_date, '%Y-%m') as period,
@@ -191,6 +192,7 @@ def floor(landing: Path, out: Path) -> Measure:
     sql = FLOOR_SQL.format(
         landing=landing,
         out=out,
+        temp=out.with_suffix(".tmp"),
         memory_limit=settings.duckdb_memory_limit,
         threads=settings.duckdb_threads,
     )
