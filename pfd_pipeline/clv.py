@@ -285,6 +285,16 @@ FIT_SCHEMA = {
     "population_margin_per_order": pl.Float64,
 }
 MIN_MARGIN_CUSTOMERS = 10  # fewer repeat buyers with a positive margin: no Gamma-Gamma fit
+# The models are fitted on at most this many customers: a systematic sample (every k-th by
+# customer_id) estimates the four or three population parameters as well as everyone does, and
+# keeps a month's fit at a few seconds with 200,000 customers. Every customer is scored.
+FIT_SAMPLE = 20_000
+
+
+def fit_sample(customers: int) -> np.ndarray:
+    """Positions of the customers (sorted by id) the month's models are fitted on."""
+    step = max(1, -(-customers // FIT_SAMPLE))
+    return np.arange(0, customers, step)
 
 
 def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> None:
@@ -325,9 +335,11 @@ def score_month(
     mean = month["mean_repeat_margin"].cast(pl.Float64).fill_null(0.0).to_numpy()
     repeat = x > 0
     positive = repeat & (mean > 0)
+    sample = np.zeros(len(x), dtype=bool)
+    sample[fit_sample(len(x))] = True
     fit_row: dict = {
         "period": period,
-        "customers_fitted": int(len(x)),
+        "customers_fitted": int(sample.sum()),
         "repeat_customers": int(repeat.sum()),
         "margin_customers": 0,
         "non_positive_margin_customers": int((repeat & ~positive).sum()),
@@ -345,7 +357,7 @@ def score_month(
             pl.lit("not fitted").alias("margin_model"),
             *(pl.lit(None, pl.Float64).alias(c) for c in list(SCORE_SCHEMA)[3:]),
         ), fit_row
-    bgnbd = fit_bgnbd(x, t_x, age)
+    bgnbd = fit_bgnbd(x[sample], t_x[sample], age[sample])
     fit_row |= {
         "status": (
             "fitted, optimiser did not converge"
@@ -361,8 +373,8 @@ def score_month(
         "bgnbd_log_likelihood": bgnbd.log_likelihood,
     }
     margin_fit = None
-    if positive.sum() >= MIN_MARGIN_CUSTOMERS:
-        margin_fit = fit_gamma_gamma(x[positive], mean[positive])
+    if (positive & sample).sum() >= MIN_MARGIN_CUSTOMERS:
+        margin_fit = fit_gamma_gamma(x[positive & sample], mean[positive & sample])
         fit_row |= {
             "margin_customers": margin_fit.customers,
             "p": margin_fit.p,

@@ -130,3 +130,13 @@ def test_expected_margin_with_an_infinite_population_mean():
     margin = clv.expected_margin(fit, np.array([1.0, 2.0, 0.0]), np.array([10.0, 20.0, 0.0]))
     # (50 + 10) * 2 / (2 + 0.5 - 1) = 80; (50 + 40) * 2 / (4 - 0.5) = 51.43; newcomer: mean
     assert margin.tolist() == pytest.approx([80.0, 180 / 3.5, (80.0 + 180 / 3.5) / 2])
+
+
+def test_fit_sample_takes_every_kth_customer_up_to_the_cap():
+    from pfd_pipeline.clv import FIT_SAMPLE, fit_sample
+
+    assert list(fit_sample(5)) == [0, 1, 2, 3, 4]
+    assert len(fit_sample(FIT_SAMPLE)) == FIT_SAMPLE
+    big = fit_sample(200_000)
+    assert len(big) == FIT_SAMPLE and big[1] - big[0] == 10
+    assert len(fit_sample(FIT_SAMPLE + 1)) <= FIT_SAMPLE
