@@ -582,8 +582,8 @@ def _lifetime_value_section(data: ReportData) -> str:
         return _section(
             "lifetime-value",
             title,
-            f'<p class="status warn">The CLV models were not fitted for {_e(data.period)}: '
-            f"{_e(fit['status'])}. No customer has a lifetime value this month.</p>",
+            f'<p class="status warn">No lifetime value for {_e(data.period)}: the month\'s CLV '
+            f"model fit (marts.clv_model_fit) says “{_e(fit['status'])}”.</p>",
         )
     rate = fit["annual_discount_rate"]
     sentence = (
@@ -723,7 +723,9 @@ def _rising_stars_section(data: ReportData) -> str:
          money(s["young_median_clv"]), _pct_or_dash(s["clv_vs_top_tier_pct"])]
         for s in data.rising_segments
     ]  # fmt: skip
-    shown = f"all {listed:,}" if listed <= len(stars) else f"the top {len(stars):,} of {listed:,}"
+    shown = (
+        f"{listed:,} listed" if listed <= len(stars) else f"the top {len(stars):,} of {listed:,}"
+    )
     body = (
         f'<p class="note">Young customers, not yet highly profitable and not declining, whose '
         "CLV reaches the top tier's bar or whose improving run-rate profit already reaches the "
