@@ -259,7 +259,7 @@ def render(data: ReportData) -> str:
             f"Bottom {pct_text(w['bottom_customers_pct'])} lose",
             _pct_or_dash(None if w["bottom_profit_pct"] is None else -w["bottom_profit_pct"]),
         ),
-        ("Customers losing money", f"{w['unprofitable_customers']:,}"),
+        ("Losing money", f"{w['unprofitable_customers']:,}"),
         (_clv_label(data.clv), _clv_value(data.clv)),
     ]
     kpi_html = "".join(
@@ -289,7 +289,7 @@ def render(data: ReportData) -> str:
             ("shapiro", "Shapiro matrix"),
             ("waterfall", "Waterfall"),
             ("customers", "Customers"),
-            ("lifetime-value", "Lifetime value"),
+            ("lifetime-value", "CLV"),
             ("value-matrix", "Value matrix"),
             ("rising-stars", "Rising stars"),
             ("segments", "Segments"),
@@ -380,8 +380,7 @@ def _tier_section(data: ReportData) -> str:
     chart = charts.tiers([(t["tier"], t["customers"], t["operating_profit"]) for t in data.tiers])
     tier_rows = [
         [
-            f'<span class="dot" style="background:{charts.TIER_COLOURS.get(t["tier"], "#999")}">'
-            f"</span>{_e(t['tier'])}",
+            _tier_dot(t["tier"]),
             f"{t['customers']:,}",
             money(t["net_revenue"]),
             money(t["operating_profit"]),
@@ -559,7 +558,7 @@ def _clv_fitted(fit: dict | None) -> bool:
 
 def _clv_label(fit: dict | None) -> str:
     months = fit["horizon_months"] if fit is not None and fit["horizon_months"] else None
-    return f"Lifetime value, next {months} months" if months else "Lifetime value"
+    return f"CLV, next {months} months" if months else "CLV"
 
 
 def _clv_value(fit: dict | None) -> str:
@@ -698,7 +697,8 @@ def _value_matrix_section(data: ReportData) -> str:
 
 def _tier_dot(tier: str) -> str:
     colour = charts.TIER_COLOURS.get(tier, "#999")
-    return f'<span class="dot" style="background:{colour}"></span>{_e(tier)}'
+    dot = f'<span class="dot" style="background:{colour}"></span>'
+    return f'<span class="nowrap">{dot}{_e(tier)}</span>'
 
 
 def _rising_stars_section(data: ReportData) -> str:
@@ -714,7 +714,7 @@ def _rising_stars_section(data: ReportData) -> str:
     listed = sum(s["rising_stars"] for s in data.rising_segments)
     stars = [
         [f"{r['rising_rank']:,}", f"<b>{_e(r['customer_id'])}</b> {_e(r['customer_name'])}",
-         _e(r["segment"]), f"{r['tenure_months']:,}", _e(r["tier"]), _e(r["trend"]),
+         _e(r["segment"]), f"{r['tenure_months']:,}", _tier_dot(r["tier"]), _e(r["trend"]),
          money(r["clv"]), _e(r["reason"])]
         for r in data.rising_stars
     ]  # fmt: skip
@@ -917,11 +917,12 @@ header { padding-top: 28px; }
 h1 { font-size: 30px; margin: 4px 0 2px; }
 .window { color: var(--muted); margin: 0 0 12px; }
 .headline { font-size: 19px; font-weight: 600; margin: 8px 0 16px; max-width: 60em; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
-.kpi { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px 14px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; }
+.kpi { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px;
+  display: flex; flex-direction: column; justify-content: space-between; }
 .kpi-label { color: var(--muted); font-size: 12px; }
 .kpi-value { font-size: 22px; font-weight: 700; font-variant-numeric: tabular-nums; }
-nav { margin: 18px 0 6px; display: flex; flex-wrap: wrap; gap: 6px 14px; }
+nav { margin: 18px 0 6px; display: flex; flex-wrap: wrap; gap: 6px 13px; }
 nav a { color: var(--accent); text-decoration: none; font-size: 14px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 12px;
   padding: 18px 22px; margin: 18px 0; }
@@ -941,6 +942,7 @@ table.drill { margin: 4px 0 8px; font-size: 12px; width: auto; min-width: 60%; }
 tr.sub > td { padding-top: 0; color: var(--muted); font-size: 12px; }
 tr:has(+ tr.sub) > td { border-bottom: 0; }
 details summary { cursor: pointer; }
+.nowrap { white-space: nowrap; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
   margin-right: 6px; }
 .status { font-weight: 600; padding: 8px 12px; border-radius: 8px; }

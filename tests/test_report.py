@@ -245,8 +245,7 @@ def test_the_report_holds_every_section_with_the_published_figures(settings):
     # lifetime value: 1,000 + 250 + 600 + 100 + 700 + 0 + 100 - 40 - 300 = 2,410 over the nine
     # customers with an invoice; C08 and C10 are expected to lose money
     assert (
-        '<div class="kpi-label">Lifetime value, next 12 months</div>'
-        '<div class="kpi-value">2,410</div>'
+        '<div class="kpi-label">CLV, next 12 months</div><div class="kpi-value">2,410</div>'
     ) in page
     assert html.row("lifetime-value", "total CLV")[1] == "2,410.00"
     assert (
@@ -432,8 +431,7 @@ def test_a_month_without_a_clv_fit_says_so(unfitted):
     html = Page(page)
     assert tuple(html.sections) == SECTIONS and tuple(html.charts) == CHARTS
     assert (
-        '<div class="kpi-label">Lifetime value, next 12 months</div>'
-        '<div class="kpi-value">not fitted</div>'
+        '<div class="kpi-label">CLV, next 12 months</div><div class="kpi-value">not fitted</div>'
     ) in page
     assert " ".join(html.sections["lifetime-value"].split()) == (
         "Lifetime value No lifetime value for 2025-01: the month's CLV model fit "
@@ -461,7 +459,7 @@ def test_a_publication_without_clv_rows_or_tables_says_so(settings):
     html = Page(page)
     assert tuple(html.sections) == SECTIONS
     assert tuple(html.charts) == tuple(c for c in CHARTS if c != "value-matrix")
-    assert '<div class="kpi-label">Lifetime value</div><div class="kpi-value">–</div>' in page
+    assert '<div class="kpi-label">CLV</div><div class="kpi-value">–</div>' in page
     assert (
         "No CLV model fit is published for 2025-01 (marts.clv_model_fit has no row for the month)"
     ) in page
