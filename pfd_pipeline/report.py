@@ -556,6 +556,13 @@ def _clv_fitted(fit: dict | None) -> bool:
     return fit is not None and fit["clv"] is not None
 
 
+def _no_clv(fit: dict | None) -> str:
+    """Why the month has no CLV, in a few words."""
+    if fit is None:
+        return "no CLV model fit is published for the month"
+    return "the CLV models were not fitted for the month"
+
+
 def _clv_label(fit: dict | None) -> str:
     months = fit["horizon_months"] if fit is not None and fit["horizon_months"] else None
     return f"CLV, next {months} months" if months else "CLV"
@@ -658,8 +665,8 @@ def _value_matrix_section(data: ReportData) -> str:
     )
     if not _clv_fitted(data.clv):
         note += (
-            '<p class="note">The CLV models were not fitted for the month: the cells count '
-            "customers and profit, without CLV.</p>"
+            f'<p class="note">No CLV in the cells ({_e(_no_clv(data.clv))}): they count '
+            "customers and profit only.</p>"
         )
     body = (
         note
@@ -704,7 +711,7 @@ def _tier_dot(tier: str) -> str:
 def _rising_stars_section(data: ReportData) -> str:
     title = "Rising stars"
     if not data.rising_stars:
-        why = "" if _clv_fitted(data.clv) else " (the CLV models were not fitted for the month)"
+        why = "" if _clv_fitted(data.clv) else f" ({_no_clv(data.clv)})"
         return _section(
             "rising-stars",
             title,

@@ -439,7 +439,10 @@ def test_a_month_without_a_clv_fit_says_so(unfitted):
         "(marts.clv.min_customers = 30)”."
     )
     # the matrix still counts customers and profit by tier and survey answer, without CLV
-    assert "The CLV models were not fitted for the month" in html.sections["value-matrix"]
+    assert (
+        "No CLV in the cells (the CLV models were not fitted for the month): they count "
+        "customers and profit only."
+    ) in html.sections["value-matrix"]
     assert html.row("value-matrix", "awesome customers")[3:7] == ["1", "10.0%", "550.00", "–"]
     assert html.row("value-matrix", "break-even")[1:] == ["7", "2", "+50"]
     assert " ".join(html.sections["rising-stars"].split()) == (
@@ -467,7 +470,7 @@ def test_a_publication_without_clv_rows_or_tables_says_so(settings):
         "No customer value matrix is published for 2025-01 (marts.customer_value_matrix has no "
         "rows for the month)"
     ) in page
-    assert "No rising stars in 2025-01 (the CLV models were not fitted for the month)" in page
+    assert "No rising stars in 2025-01 (no CLV model fit is published for the month)" in page
     # a file published before the CLV tables existed
     con = duckdb.connect(str(settings.published_db))
     for table in ("clv_model_fit", "customer_lifetime_value", "customer_value_matrix",
