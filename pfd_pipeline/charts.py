@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 TIER_COLOURS = {
@@ -290,4 +292,55 @@ def unused_capacity(rows: Sequence[tuple[str, Decimal, float | None]]) -> Figure
         ax.xaxis.set_major_formatter(FuncFormatter(money_short))
         ax.grid(axis="y", visible=False)
         ax.set_title("Unused capacity by resource (cost not charged to customers)")
+    return fig
+
+
+ADVOCACY = ("promoter", "passive", "detractor", "no response")
+
+
+def value_matrix(cells: Sequence[dict]) -> Figure:
+    """Profit tier (rows) x advocacy (columns) as a grid of named cells, each shaded by its
+    operating profit (green earns, red loses; the deeper, the more) and labelled with its
+    customers, profit and CLV; cells as in marts.customer_value_matrix."""
+    fig, ax = _figure(9, 4.4)
+    tier_names = list(dict.fromkeys(c["profit_tier"] for c in cells))
+    columns = [a for a in ADVOCACY if any(c["advocacy"] == a for c in cells)]
+    biggest = max((abs(_f(c["operating_profit"])) for c in cells), default=0.0) or 1.0
+    with matplotlib.rc_context(STYLE):
+        for c in cells:
+            x, y = (
+                columns.index(c["advocacy"]),
+                len(tier_names) - 1 - tier_names.index(c["profit_tier"]),
+            )
+            profit = _f(c["operating_profit"])
+            if c["customers"]:
+                colour, alpha = (GAIN if profit >= 0 else LOSS), 0.12 + 0.6 * abs(profit) / biggest
+            else:
+                colour, alpha = "#f3f4f6", 1.0
+            ax.add_patch(
+                Rectangle((x + 0.02, y + 0.03), 0.96, 0.94, facecolor=colour, alpha=alpha,
+                          edgecolor="none")
+            )  # fmt: skip
+            clv = money_short(_f(c["clv"])) if c["customers_with_clv"] else "–"
+            ax.text(x + 0.5, y + 0.7, textwrap.fill(c["cell"], 20), ha="center", va="center",
+                    fontsize=9, fontweight="bold", color=INK, linespacing=1.2)  # fmt: skip
+            ax.text(
+                x + 0.5, y + 0.3,
+                f"{c['customers']:,} customers\nprofit {money_short(profit)} · CLV {clv}",
+                ha="center", va="center", fontsize=8.5, color=INK if c["customers"] else MUTED,
+                linespacing=1.4,
+            )  # fmt: skip
+        ax.set_xlim(0, len(columns))
+        ax.set_ylim(0, len(tier_names))
+        ax.set_xticks([i + 0.5 for i in range(len(columns))], columns)
+        ax.set_yticks([i + 0.5 for i in range(len(tier_names))], tier_names[::-1])
+        ax.xaxis.tick_top()
+        ax.tick_params(length=0)
+        for label in ax.get_yticklabels():
+            label.set_color(TIER_COLOURS.get(label.get_text(), INK))
+            label.set_fontweight("bold")
+        ax.grid(visible=False)
+        for side in ("left", "bottom", "top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.set_title("Profit tier × advocacy (latest survey answer)", pad=24)
     return fig

@@ -24,9 +24,18 @@ from pfd_pipeline import charts
 from pfd_pipeline.errors import PfdError
 from pfd_pipeline.marts import whale_summary
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.summary import pct_text, ranked_customers, top_activity
+from pfd_pipeline.summary import (
+    clv_overview,
+    pct_text,
+    ranked_customers,
+    rising_segments,
+    rising_stars,
+    top_activity,
+    value_matrix,
+)
 
 RANKED = 10  # most and least profitable customers listed
+RISING = 10  # rising stars listed
 TIERS = ("highly profitable", "break-even", "unprofitable")
 
 
@@ -55,6 +64,10 @@ class ReportData:
     quality_run: list[dict]
     quality_all: list[dict]
     rejects: list[dict]
+    clv: dict | None  # the month's CLV model fit and totals; None if none is published
+    value_matrix: list[dict]
+    rising_stars: list[dict]
+    rising_segments: list[dict]
 
 
 def report_file(reports_dir: Path, period: str) -> Path:
@@ -100,6 +113,10 @@ def read_report_data(con: duckdb.DuckDBPyConnection, period: str | None = None) 
         quality_run=_rows(con, "data_quality", {"run_id": publication["run_id"]}),
         quality_all=_rows(con, "data_quality", {"run_id": None}),
         rejects=_rows(con, "rejects_by_rule"),
+        clv=clv_overview(con, month),
+        value_matrix=value_matrix(con, month),
+        rising_stars=rising_stars(con, month, limit=RISING),
+        rising_segments=rising_segments(con, month),
     )
 
 
@@ -242,7 +259,8 @@ def render(data: ReportData) -> str:
             f"Bottom {pct_text(w['bottom_customers_pct'])} lose",
             _pct_or_dash(None if w["bottom_profit_pct"] is None else -w["bottom_profit_pct"]),
         ),
-        ("Customers losing money", f"{w['unprofitable_customers']:,}"),
+        ("Losing money", f"{w['unprofitable_customers']:,}"),
+        (_clv_label(data.clv), _clv_value(data.clv)),
     ]
     kpi_html = "".join(
         f'<div class="kpi"><div class="kpi-label">{_e(label)}</div>'
@@ -255,6 +273,9 @@ def render(data: ReportData) -> str:
         _shapiro_section(data),
         _waterfall_section(data),
         _customers_section(data),
+        _lifetime_value_section(data),
+        _value_matrix_section(data),
+        _rising_stars_section(data),
         _segments_section(data),
         _capacity_section(data),
         _reconciliation_section(data),
@@ -268,6 +289,9 @@ def render(data: ReportData) -> str:
             ("shapiro", "Shapiro matrix"),
             ("waterfall", "Waterfall"),
             ("customers", "Customers"),
+            ("lifetime-value", "CLV"),
+            ("value-matrix", "Value matrix"),
+            ("rising-stars", "Rising stars"),
             ("segments", "Segments"),
             ("capacity", "Unused capacity"),
             ("reconciliation", "Reconciliation"),
@@ -302,6 +326,8 @@ published {_e(published)} by run {_e(data.publication["run_id"][:8])}</p>
 <footer>Read from the published tables (schema <code>marts</code>) of pfd.duckdb; every figure is
 in <code>marts.whale_curve</code>, <code>marts.customer_tiers</code>,
 <code>marts.customer_profitability</code>, <code>marts.customer_cost_to_serve</code>,
+<code>marts.customer_lifetime_value</code>, <code>marts.clv_model_fit</code>,
+<code>marts.customer_value_matrix</code>, <code>marts.rising_stars</code>,
 <code>marts.segment_profitability</code>, <code>marts.allocation_reconciliation</code>,
 <code>marts.ingested_files</code> and <code>marts.rejected_rows</code>.</footer>
 </body>
@@ -354,8 +380,7 @@ def _tier_section(data: ReportData) -> str:
     chart = charts.tiers([(t["tier"], t["customers"], t["operating_profit"]) for t in data.tiers])
     tier_rows = [
         [
-            f'<span class="dot" style="background:{charts.TIER_COLOURS.get(t["tier"], "#999")}">'
-            f"</span>{_e(t['tier'])}",
+            _tier_dot(t["tier"]),
             f"{t['customers']:,}",
             money(t["net_revenue"]),
             money(t["operating_profit"]),
@@ -527,6 +552,224 @@ def _customers_section(data: ReportData) -> str:
     return _section("customers", "Most and least profitable customers", body)
 
 
+def _clv_fitted(fit: dict | None) -> bool:
+    return fit is not None and fit["clv"] is not None
+
+
+def _no_clv(fit: dict | None) -> str:
+    """Why the month has no CLV, in a few words."""
+    if fit is None:
+        return "no CLV model fit is published for the month"
+    return "the CLV models were not fitted for the month"
+
+
+def _clv_label(fit: dict | None) -> str:
+    months = fit["horizon_months"] if fit is not None and fit["horizon_months"] else None
+    return f"CLV, next {months} months" if months else "CLV"
+
+
+def _clv_value(fit: dict | None) -> str:
+    if fit is None:
+        return "–"
+    return whole(fit["clv"]) if _clv_fitted(fit) else "not fitted"
+
+
+def _lifetime_value_section(data: ReportData) -> str:
+    fit = data.clv
+    title = "Lifetime value"
+    if fit is None:
+        return _section(
+            "lifetime-value",
+            title,
+            f'<p class="note">No CLV model fit is published for {_e(data.period)} '
+            "(marts.clv_model_fit has no row for the month).</p>",
+        )
+    if not _clv_fitted(fit):
+        return _section(
+            "lifetime-value",
+            title,
+            f'<p class="status warn">No lifetime value for {_e(data.period)}: the month\'s CLV '
+            f"model fit (marts.clv_model_fit) says “{_e(fit['status'])}”.</p>",
+        )
+    rate = fit["annual_discount_rate"]
+    sentence = (
+        f"Expected operating profit of the next {fit['horizon_months']} months, discounted "
+        f"{'–' if rate is None else f'{rate * 100:.0f}%'} a year (an estimate, not a booked "
+        f"amount): {money(fit['clv'])} over {fit['customers_fitted']:,} customers fitted; "
+        f"{fit['negative_clv_customers']:,} of them are expected to lose money."
+    )
+    rows = [
+        ["total CLV", money(fit["clv"])],
+        ["customers fitted (an invoice in the calibration window)", f"{fit['customers_fitted']:,}"],
+        ["customers expected to lose money (CLV < 0)", f"{fit['negative_clv_customers']:,}"],
+        ["repeat buyers with a margin ≤ 0, valued at their own margin",
+         f"{fit['non_positive_margin_customers']:,}"],
+        ["model fit of the month", _e(fit["status"])],
+        ["BG/NBD r, α (weeks), a, b", _params(fit, "bgnbd_r", "bgnbd_alpha_weeks", "bgnbd_a",
+                                               "bgnbd_b")],
+        ["Gamma-Gamma p, q, γ", _params(fit, "gamma_gamma_p", "gamma_gamma_q",
+                                        "gamma_gamma_gamma")],
+    ]  # fmt: skip
+    body = (
+        f'<p class="note">{_e(sentence)} BG/NBD for how often and how long a customer orders, '
+        "Gamma-Gamma for the margin per order, less its cost-to-serve per order "
+        "(marts.customer_lifetime_value, marts.clv_model_fit).</p>"
+        + _table(["figure", "value"], rows, numeric={1}, css="compact")
+    )
+    return _section("lifetime-value", title, body)
+
+
+def _params(fit: dict, *names: str) -> str:
+    values = [fit[n] for n in names]
+    return (
+        "–"
+        if all(v is None for v in values)
+        else ", ".join("–" if v is None else f"{v:.3f}" for v in values)
+    )
+
+
+def _value_matrix_section(data: ReportData) -> str:
+    cells = data.value_matrix
+    title = "Customer value matrix"
+    if not cells:
+        return _section(
+            "value-matrix",
+            title,
+            f'<p class="note">No customer value matrix is published for {_e(data.period)} '
+            "(marts.customer_value_matrix has no rows for the month).</p>",
+        )
+    rows = [
+        [_e(c["cell"]), _tier_dot(c["profit_tier"]), _e(c["advocacy"]), f"{c['customers']:,}",
+         _pct1(c["share_of_customers_pct"]), money(c["operating_profit"]),
+         money(c["clv"]) if c["customers_with_clv"] else "–", _e(c["action"])]
+        for c in cells
+    ]  # fmt: skip
+    tiers: dict[str, dict] = {}
+    for c in cells:
+        tier = tiers.setdefault(
+            c["profit_tier"], {"customers": 0, "respondents": 0, "nps": c["tier_nps"]}
+        )
+        tier["customers"] += c["customers"]
+        if c["advocacy"] != "no response":
+            tier["respondents"] += c["customers"]
+    nps = [
+        [_tier_dot(name), f"{t['customers']:,}", f"{t['respondents']:,}",
+         "–" if t["nps"] is None else f"{t['nps']:+.0f}"]
+        for name, t in tiers.items()
+    ]  # fmt: skip
+    note = (
+        f'<p class="note">Every customer ranked in {_e(data.period)}, by profit tier (operating '
+        "profit over the window) and advocacy (their latest survey answer makes them a promoter, "
+        "passive or detractor; no response without one); CLV sums the customers with a lifetime "
+        "value.</p>"
+    )
+    if not _clv_fitted(data.clv):
+        note += (
+            f'<p class="note">No CLV in the cells ({_e(_no_clv(data.clv))}): they count '
+            "customers and profit only.</p>"
+        )
+    body = (
+        note
+        + _figure(
+            charts.svg(charts.value_matrix(cells)),
+            "Each cell shaded by its operating profit over the window (green earns, red loses) "
+            "(marts.customer_value_matrix).",
+            "value-matrix",
+        )
+        + _table(
+            [
+                "cell",
+                "profit tier",
+                "advocacy",
+                "customers",
+                "% of customers",
+                "operating profit",
+                "CLV",
+                "what to do",
+            ],
+            rows,
+            numeric={3, 4, 5, 6},
+        )  # fmt: skip
+        + "<h3>Net promoter score by tier</h3>"
+        + '<p class="note">% promoters − % detractors among the tier\'s respondents.</p>'
+        + _table(
+            ["profit tier", "customers", "respondents", "net promoter score"],
+            nps,
+            numeric={1, 2, 3},
+            css="compact",
+        )
+    )
+    return _section("value-matrix", title, body)
+
+
+def _tier_dot(tier: str) -> str:
+    colour = charts.TIER_COLOURS.get(tier, "#999")
+    dot = f'<span class="dot" style="background:{colour}"></span>'
+    return f'<span class="nowrap">{dot}{_e(tier)}</span>'
+
+
+def _rising_stars_section(data: ReportData) -> str:
+    title = "Rising stars"
+    if not data.rising_stars:
+        why = "" if _clv_fitted(data.clv) else f" ({_no_clv(data.clv)})"
+        return _section(
+            "rising-stars",
+            title,
+            f'<p class="note">No rising stars in {_e(data.period)}{_e(why)}: no young customer '
+            "is on the path to the top tier (marts.rising_stars has no rows for the month).</p>",
+        )
+    listed = sum(s["rising_stars"] for s in data.rising_segments)
+    stars = [
+        [f"{r['rising_rank']:,}", f"<b>{_e(r['customer_id'])}</b> {_e(r['customer_name'])}",
+         _e(r["segment"]), f"{r['tenure_months']:,}", _tier_dot(r["tier"]), _e(r["trend"]),
+         money(r["clv"]), _e(r["reason"])]
+        for r in data.rising_stars
+    ]  # fmt: skip
+    segments = [
+        [_e(s["segment"]), f"{s['young_customers']:,}", f"{s['rising_stars']:,}",
+         money(s["young_median_clv"]), _pct_or_dash(s["clv_vs_top_tier_pct"])]
+        for s in data.rising_segments
+    ]  # fmt: skip
+    shown = (
+        f"{listed:,} listed" if listed <= len(stars) else f"the top {len(stars):,} of {listed:,}"
+    )
+    body = (
+        f'<p class="note">Young customers, not yet highly profitable and not declining, whose '
+        "CLV reaches the top tier's bar or whose improving run-rate profit already reaches the "
+        f"top tier's lowest profit: {shown}, highest CLV first (marts.rising_stars).</p>"
+        + _table(
+            [
+                "rank",
+                "customer",
+                "segment",
+                "months a customer",
+                "tier",
+                "trend",
+                "CLV",
+                "why listed",
+            ],
+            stars,
+            numeric={0, 3, 6},
+        )  # fmt: skip
+        + "<h3>Segments whose young customers look most like the top tier</h3>"
+        + '<p class="note">Median CLV of the segment\'s young customers against the top '
+        "tier's CLV bar; segments with at least one rising star.</p>"
+        + _table(
+            [
+                "segment",
+                "young customers",
+                "rising stars",
+                "median CLV of the young",
+                "% of the top tier's bar",
+            ],
+            segments,
+            numeric={1, 2, 3, 4},
+            css="compact",
+        )  # fmt: skip
+    )
+    return _section("rising-stars", title, body)
+
+
 def _segments_section(data: ReportData) -> str:
     series: dict[str, list[tuple[str, Decimal | None]]] = {}
     total = "All customers"
@@ -681,11 +924,12 @@ header { padding-top: 28px; }
 h1 { font-size: 30px; margin: 4px 0 2px; }
 .window { color: var(--muted); margin: 0 0 12px; }
 .headline { font-size: 19px; font-weight: 600; margin: 8px 0 16px; max-width: 60em; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; }
-.kpi { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px 14px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; }
+.kpi { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px;
+  display: flex; flex-direction: column; justify-content: space-between; }
 .kpi-label { color: var(--muted); font-size: 12px; }
 .kpi-value { font-size: 22px; font-weight: 700; font-variant-numeric: tabular-nums; }
-nav { margin: 18px 0 6px; display: flex; flex-wrap: wrap; gap: 6px 14px; }
+nav { margin: 18px 0 6px; display: flex; flex-wrap: wrap; gap: 6px 13px; }
 nav a { color: var(--accent); text-decoration: none; font-size: 14px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 12px;
   padding: 18px 22px; margin: 18px 0; }
@@ -705,11 +949,13 @@ table.drill { margin: 4px 0 8px; font-size: 12px; width: auto; min-width: 60%; }
 tr.sub > td { padding-top: 0; color: var(--muted); font-size: 12px; }
 tr:has(+ tr.sub) > td { border-bottom: 0; }
 details summary { cursor: pointer; }
+.nowrap { white-space: nowrap; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
   margin-right: 6px; }
 .status { font-weight: 600; padding: 8px 12px; border-radius: 8px; }
 .status.ok { background: #ecfdf5; color: #065f46; }
 .status.bad { background: #fef2f2; color: #991b1b; }
+.status.warn { background: #fffbeb; color: #92400e; }
 footer { color: var(--muted); font-size: 12px; padding-bottom: 30px; }
 @media print { body { background: #fff; } nav { display: none; }
   section { break-inside: avoid; border: 0; } }

@@ -1,12 +1,18 @@
-"""Hand-made months for the mart and publish tests: ledger lines, allocated cost and the
-allocation's build record, as a run would leave them."""
+"""Hand-made months for the mart, publish and report tests: ledger lines, allocated cost and
+the allocation's build record, as a run would leave them; fixed CLV scores in place of the
+model fits."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+import polars as pl
+
 from pfd_pipeline import marts
+from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA
 from pfd_pipeline.settings import MartSettings
+from pfd_pipeline.sql import load_sql
 
 DEFAULTS = MartSettings()
 
@@ -47,13 +53,51 @@ def add_month(con, period: str, customers: dict[str, tuple], segment: str = "Ret
     )
 
 
-def build(con, settings: MartSettings = DEFAULTS) -> dict[str, list[str]]:
-    """Rebuild what is pending, as the assets do; return the months rebuilt per table."""
+def build(con, settings: MartSettings = DEFAULTS, prepare=None) -> dict[str, list[str]]:
+    """Rebuild what is pending, as the assets do (with `prepare` in place of the CLV model fits,
+    e.g. fixed_scores); return the months rebuilt per table."""
     rebuilt = {}
     for mart in marts.marts(settings):
+        if prepare is not None and mart.prepare is not None:
+            mart = dataclasses.replace(mart, prepare=prepare)
         rebuilt[mart.name] = marts.pending(con, mart, settings)
         marts.rebuild(con, mart, rebuilt[mart.name], settings, "run")
     return rebuilt
+
+
+def fixed_scores(values: dict[str, float], status: str = "fixed"):
+    """A `prepare` step in place of the model fits: the real clv_inputs, and for each customer
+    an expected margin per order of (its cost-to-serve per order + values[customer]), 3 orders
+    expected and 2.5 after discounting, P(alive) 0.8. So clv = 2.5 x values[customer]. Each
+    month's fit has `status` and counts every customer with orders as fitted."""
+
+    def prepare(con, settings) -> None:
+        con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
+        inputs = con.execute(
+            "select period, customer_id, cost_to_serve_per_order::double from clv_inputs"
+        ).fetchall()
+        scores = pl.DataFrame(
+            [
+                (p, c, "gamma-gamma", cost + values.get(c, 0.0), 0.8, 3.0, 2.5)
+                for p, c, cost in inputs
+            ],
+            schema=SCORE_SCHEMA,
+            orient="row",
+        )
+        months = sorted({p for p, _, _ in inputs})
+        fits = pl.DataFrame(
+            [{"period": p, "status": status,
+              "customers_fitted": sum(1 for q, _, _ in inputs if q == p), "repeat_customers": 0,
+              "margin_customers": 0, "non_positive_margin_customers": 0}
+             for p in months],
+            schema=FIT_SCHEMA,
+        )  # fmt: skip
+        for name, frame in (("clv_scores", scores), ("clv_fits", fits)):
+            con.register("_frame", frame.to_arrow())
+            con.execute(f"create or replace temp table {name} as select * from _frame")
+            con.unregister("_frame")
+
+    return prepare
 
 
 # Ten customers in 2025-01: (gross, discount, cogs, cost-to-serve); operating profit is

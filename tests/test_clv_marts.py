@@ -9,14 +9,11 @@ import datetime as dt
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
 import duckdb
-import polars as pl
 import pytest
-from mart_helpers import JANUARY, add_month
+from mart_helpers import JANUARY, add_month, build, fixed_scores
 
 from pfd_pipeline import allocate, marts, summary
-from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
-from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import ensure_schema
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
@@ -66,45 +63,6 @@ def allocated(con, period: str, costs: dict[str, int]) -> None:
         "(?, 'sha', 'test', 'run', now(), nextval('audit.build_seq'))",
         [period],
     )
-
-
-def fixed_scores(values: dict[str, float]):
-    """A `prepare` step in place of the model fits: the real clv_inputs, and for each customer
-    an expected margin per order of (its cost-to-serve per order + values[customer]), 3 orders
-    expected and 2.5 after discounting, P(alive) 0.8. So clv = 2.5 x values[customer]."""
-
-    def prepare(con, settings) -> None:
-        con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
-        inputs = con.execute(
-            "select period, customer_id, cost_to_serve_per_order::double from clv_inputs"
-        ).fetchall()
-        scores = pl.DataFrame(
-            [
-                (p, c, "gamma-gamma", cost + values.get(c, 0.0), 0.8, 3.0, 2.5)
-                for p, c, cost in inputs
-            ],
-            schema=SCORE_SCHEMA,
-            orient="row",
-        )
-        fits = pl.DataFrame(
-            [{"period": p, "status": "fixed", "customers_fitted": 0, "repeat_customers": 0,
-              "margin_customers": 0, "non_positive_margin_customers": 0}
-             for p in sorted({p for p, _, _ in inputs})],
-            schema=FIT_SCHEMA,
-        )  # fmt: skip
-        for name, frame in (("clv_scores", scores), ("clv_fits", fits)):
-            con.register("_frame", frame.to_arrow())
-            con.execute(f"create or replace temp table {name} as select * from _frame")
-            con.unregister("_frame")
-
-    return prepare
-
-
-def build(con, settings: MartSettings, prepare=None) -> None:
-    for mart in marts.marts(settings):
-        if prepare is not None and mart.prepare is not None:
-            mart = dataclasses.replace(mart, prepare=prepare)
-        marts.rebuild(con, mart, marts.pending(con, mart, settings), settings, "run")
 
 
 # --- what the SQL prepares, and the CLV arithmetic ---------------------------------------------

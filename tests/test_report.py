@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from mart_helpers import JANUARY, add_month, build
+from mart_helpers import JANUARY, add_month, build, fixed_scores
 
 from pfd_pipeline import allocate, cli, marts, publish
 from pfd_pipeline.report import (
@@ -31,12 +31,28 @@ SECTIONS = (
     "shapiro",
     "waterfall",
     "customers",
+    "lifetime-value",
+    "value-matrix",
+    "rising-stars",
     "segments",
     "capacity",
     "reconciliation",
     "data-quality",
 )
-CHARTS = ("whale-curve", "tiers", "shapiro", "waterfall", "segments", "capacity")
+CHARTS = ("whale-curve", "tiers", "shapiro", "waterfall", "value-matrix", "segments", "capacity")
+# CLV as fixed_scores publishes it (the models need more customers than the fixture has): C09
+# has no invoice, so no CLV; C05 and C07 became customers in December 2024
+CLV = {"C01": 1000, "C02": 250, "C03": 600, "C04": 100, "C05": 700, "C06": 0, "C07": 100,
+       "C08": -40, "C10": -300}  # fmt: skip
+SURVEYS = [  # (customer, date, score): the latest answer in the 12 months to January counts
+    ("C01", "2025-01-10", 10),  # highly profitable promoter: an awesome customer
+    ("C03", "2024-12-12", 9),
+    ("C03", "2025-01-12", 5),  # highly profitable detractor: at risk
+    ("C02", "2025-01-11", 9),  # break-even promoter: a promoter to grow
+    ("C04", "2025-01-13", 7),  # break-even passive
+    ("C06", "2023-12-01", 10),  # outside the window: no response
+    ("C10", "2025-01-15", 10),  # unprofitable promoter: a promoter who loses money
+]
 
 
 @pytest.fixture
@@ -44,8 +60,20 @@ def settings(tmp_path) -> Settings:
     """A warehouse whose pfd.duckdb holds December 2024 and January 2025, as after two runs.
 
     Window profits to 2025-01 (operating profit, Dec + Jan): C01 550, C03 200, C02 100, C04 100,
-    C05 50, C06 0, C07 -20, C08 -30, C09 -100, C10 -400; total 450.
+    C05 50, C06 0, C07 -20, C08 -30, C09 -100, C10 -400; total 450. CLV as in `CLV`, survey
+    answers as in `SURVEYS`.
     """
+    return published(tmp_path, fixed_scores({c: v / 2.5 for c, v in CLV.items()}, "fitted"))
+
+
+@pytest.fixture
+def unfitted(tmp_path) -> Settings:
+    """The same warehouse with the CLV models really run: 9 customers with orders are too few
+    (marts.clv.min_customers), so no month is fitted."""
+    return published(tmp_path, prepare=None)
+
+
+def published(tmp_path: Path, prepare) -> Settings:
     settings = Settings(warehouse_dir=tmp_path / "warehouse")
     settings.warehouse_dir.mkdir()
     con = duckdb.connect()
@@ -55,7 +83,13 @@ def settings(tmp_path) -> Settings:
     publish.ensure_tables(con)
     add_month(con, "2024-12", {"C01": (200, 0, 100, 50), "C02": (300, 0, 100, 400)})
     add_month(con, "2025-01", JANUARY)
-    build(con)
+    con.execute(
+        "update raw.customers set acquired_on = if(customer_id = 'C05', '2024-12-01', "
+        "'2024-12-15') where customer_id in ('C05', 'C07')"
+    )
+    for customer, day, score in SURVEYS:
+        con.execute("insert into raw.feedback values (?, ?, ?, 1, 1)", [customer, day, score])
+    build(con, prepare=prepare)
     # the allocation's books: customer_service supplied 3,000 in January, 1,780 assigned
     # (the customers' cost), 1,200 unused capacity, 20 unassigned; December 450 + 50 unused
     con.execute(
@@ -208,6 +242,55 @@ def test_the_report_holds_every_section_with_the_published_figures(settings):
         "order_entry", "customer_service", "time_driven", "2", "20", "450.00",
     ]  # fmt: skip
 
+    # lifetime value: 1,000 + 250 + 600 + 100 + 700 + 0 + 100 - 40 - 300 = 2,410 over the nine
+    # customers with an invoice; C08 and C10 are expected to lose money
+    assert (
+        '<div class="kpi-label">CLV, next 12 months</div><div class="kpi-value">2,410</div>'
+    ) in page
+    assert html.row("lifetime-value", "total CLV")[1] == "2,410.00"
+    assert (
+        html.row("lifetime-value", "customers fitted (an invoice in the calibration window)")[1]
+        == "9"
+    )
+    assert html.row("lifetime-value", "customers expected to lose money (CLV < 0)")[1] == "2"
+    assert html.row("lifetime-value", "model fit of the month")[1] == "fitted"
+    assert "discounted 10% a year" in text["lifetime-value"]
+
+    # value matrix: C01 an awesome customer, C03 at risk (its latest answer, 5, counts), C02 a
+    # promoter to grow, C04 passive, C10 a promoter who loses money; C05 to C09 did not answer
+    # in the window (C06 too long ago): profit 50 + 0 - 20 - 30 - 100, CLV 700 + 0 + 100 - 40
+    # (C09, without an invoice, has no CLV)
+    matrix = {r[0]: r[1:7] for r in html.rows["value-matrix"] if len(r) == 8}
+    assert len(matrix) == 13  # the header and all 12 cells, empty ones too
+    assert matrix["awesome customers"] == [
+        "highly profitable", "promoter", "1", "10.0%", "550.00", "1,000.00",
+    ]  # fmt: skip
+    assert matrix["profitable detractors at risk"][2:] == ["1", "10.0%", "200.00", "600.00"]
+    assert matrix["promoters to grow"][2:] == ["1", "10.0%", "100.00", "250.00"]
+    assert matrix["break-even passives"][2:] == ["1", "10.0%", "100.00", "100.00"]
+    assert matrix["break-even, voice unknown"][2:] == ["5", "50.0%", "-100.00", "760.00"]
+    assert matrix["promoters who lose money"][2:] == ["1", "10.0%", "-400.00", "-300.00"]
+    assert matrix["profitable passives"][2:] == ["0", "0.0%", "0.00", "–"]
+    assert html.row("value-matrix", "promoters who lose money")[7] == (
+        "re-price or move to a cheaper channel: they love what costs us most"
+    )
+    # NPS: highly profitable 1 promoter and 1 detractor of 2; break-even 1 promoter and 1
+    # passive of 2 respondents (7 customers); unprofitable 1 promoter of 1
+    assert html.row("value-matrix", "highly profitable")[1:] == ["2", "2", "+0"]
+    assert html.row("value-matrix", "break-even")[1:] == ["7", "2", "+50"]
+    assert html.row("value-matrix", "unprofitable")[1:] == ["1", "1", "+100"]
+
+    # rising stars: C05, two months a customer, CLV 700 reaches the top tier's bar, the median
+    # (nearest rank) of C03's 600 and C01's 1,000; C07 (CLV 100) is young too but below it.
+    # Retail's young customers: median CLV (700 + 100) / 2 = 400, 67% of the bar
+    assert html.row("rising-stars", "1")[1:] == [
+        "C05 Name C05", "Retail", "2", "break-even", "insufficient history", "700.00",
+        "CLV 700.00 reaches the top tier's bar 600.00; 2 months a customer, trend insufficient "
+        "history",
+    ]  # fmt: skip
+    assert html.row("rising-stars", "Retail")[1:] == ["2", "1", "400.00", "67%"]
+    assert "lowest profit: 1 listed, highest CLV first" in " ".join(text["rising-stars"].split())
+
     # segments: Retail's operating margin is 600 / 5,330 = 11.3% in January and
     # -150 / 500 = -30.0% in December (outside the window's first month, 2024-02: not shown)
     assert html.row("segments", "Retail")[1] == "11.3%"
@@ -265,6 +348,32 @@ def test_the_report_figures_equal_the_published_tables(settings):
         assert len(ranked) == 20
         for row in ranked:
             assert row[6] == f"{published[row[1].split()[0]]:,.2f}", row
+        clv = con.execute(
+            "select sum(clv), count(*) filter (clv < 0) from marts.customer_lifetime_value "
+            "where period = '2025-01'"
+        ).fetchall()[0]
+        assert clv == (Decimal("2410.00"), 2)
+        assert html.row("lifetime-value", "total CLV")[1] == f"{clv[0]:,.2f}"
+        cells = con.execute(
+            "select cell, profit_tier, advocacy, customers, operating_profit, clv, action "
+            "from marts.customer_value_matrix where period = '2025-01' and customers > 0"
+        ).fetchall()
+        assert len(cells) == 6
+        for cell, tier, advocacy, n, profit, value, action in cells:
+            row = html.row("value-matrix", cell)
+            assert [row[1], row[2], row[3], row[5], row[6], row[7]] == [
+                tier, advocacy, f"{n:,}", f"{profit:,.2f}", f"{value:,.2f}", action,
+            ], cell  # fmt: skip
+        stars = con.execute(
+            "select rising_rank, customer_id, tenure_months, clv, reason from marts.rising_stars "
+            "where period = '2025-01' order by rising_rank"
+        ).fetchall()
+        shown = [r for r in html.rows["rising-stars"] if r[0].isdigit()]
+        assert [[r[0], r[1].split()[0], r[3], r[6], r[7]] for r in shown] == [
+            [f"{rank}", customer, f"{tenure}", f"{value:,.2f}", reason]
+            for rank, customer, tenure, value, reason in stars
+        ]
+        assert len(stars) == 1
     finally:
         con.close()
 
@@ -314,6 +423,61 @@ def test_cli_report_writes_the_month_asked_for(settings, capsys, tmp_path):
     assert out.is_file() and "Report written in" in capsys.readouterr().out
     assert cli.main(["report", *args, "--period", "1999-01"]) == cli.EXIT_FAILED
     assert capsys.readouterr().err.startswith("pfd: no month 1999-01")
+
+
+def test_a_month_without_a_clv_fit_says_so(unfitted):
+    """The CLV models really run on the fixture: 9 customers with orders are too few."""
+    _, page = build_report(unfitted.published_db)
+    html = Page(page)
+    assert tuple(html.sections) == SECTIONS and tuple(html.charts) == CHARTS
+    assert (
+        '<div class="kpi-label">CLV, next 12 months</div><div class="kpi-value">not fitted</div>'
+    ) in page
+    assert " ".join(html.sections["lifetime-value"].split()) == (
+        "Lifetime value No lifetime value for 2025-01: the month's CLV model fit "
+        "(marts.clv_model_fit) says “not fitted: 9 customers with orders, 2 with repeat orders "
+        "(marts.clv.min_customers = 30)”."
+    )
+    # the matrix still counts customers and profit by tier and survey answer, without CLV
+    assert (
+        "No CLV in the cells (the CLV models were not fitted for the month): they count "
+        "customers and profit only."
+    ) in html.sections["value-matrix"]
+    assert html.row("value-matrix", "awesome customers")[3:7] == ["1", "10.0%", "550.00", "–"]
+    assert html.row("value-matrix", "break-even")[1:] == ["7", "2", "+50"]
+    assert " ".join(html.sections["rising-stars"].split()) == (
+        "Rising stars No rising stars in 2025-01 (the CLV models were not fitted for the "
+        "month): no young customer is on the path to the top tier (marts.rising_stars has no "
+        "rows for the month)."
+    )
+
+
+def test_a_publication_without_clv_rows_or_tables_says_so(settings):
+    con = duckdb.connect(str(settings.published_db))
+    for table in ("clv_model_fit", "customer_lifetime_value", "customer_value_matrix",
+                  "rising_stars"):  # fmt: skip
+        con.execute(f"delete from marts.{table} where period = '2025-01'")
+    con.close()
+    _, page = build_report(settings.published_db)
+    html = Page(page)
+    assert tuple(html.sections) == SECTIONS
+    assert tuple(html.charts) == tuple(c for c in CHARTS if c != "value-matrix")
+    assert '<div class="kpi-label">CLV</div><div class="kpi-value">–</div>' in page
+    assert (
+        "No CLV model fit is published for 2025-01 (marts.clv_model_fit has no row for the month)"
+    ) in page
+    assert (
+        "No customer value matrix is published for 2025-01 (marts.customer_value_matrix has no "
+        "rows for the month)"
+    ) in page
+    assert "No rising stars in 2025-01 (no CLV model fit is published for the month)" in page
+    # a file published before the CLV tables existed
+    con = duckdb.connect(str(settings.published_db))
+    for table in ("clv_model_fit", "customer_lifetime_value", "customer_value_matrix",
+                  "rising_stars"):  # fmt: skip
+        con.execute(f"drop table if exists marts.{table}")
+    con.close()
+    assert build_report(settings.published_db)[1] == page
 
 
 # --- in a real browser ------------------------------------------------------------------------

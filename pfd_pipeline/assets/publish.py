@@ -99,8 +99,8 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"html"},
         description=f"{settings.reports_dir}/pfd_report_YYYY-MM.html: the latest month's "
         "profitability report (whale curve, tiers, Shapiro matrix, waterfall, customers, "
-        "segments, capacity, reconciliation, data quality), one self-contained page read from "
-        "the published file.",
+        "lifetime value, value matrix, rising stars, segments, capacity, reconciliation, data "
+        "quality), one self-contained page read from the published file.",
     )
     def report(context: dg.AssetExecutionContext):
         from pfd_pipeline.report import ReportError, write_report
