@@ -20,6 +20,7 @@ import duckdb
 from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
+from pfd_pipeline.warehouse import table_exists
 
 # Historical value is the profit of every month to date: a change to any earlier month counts.
 ALL_EARLIER_MONTHS = 1200
@@ -81,7 +82,10 @@ MART_TABLES = tuple(t for m in marts(MartSettings()) for t in m.tables)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    new_days = not table_exists(con, "marts.customer_days")
     con.execute(load_sql("marts/mart_tables"))
+    if new_days:  # a warehouse built before the table existed: rebuild the months to fill it
+        con.execute("delete from audit.mart_periods where table_name = 'customer_profitability'")
 
 
 def pending(con: duckdb.DuckDBPyConnection, mart: Mart, settings: MartSettings) -> list[str]:

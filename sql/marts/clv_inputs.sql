@@ -17,17 +17,13 @@ with targets as (
     cross join mart_params as p
 ),
 
--- Each customer-day once (not once per month end that reads it).
+-- Each customer-day once (not once per month end that reads it), as customer_profitability's
+-- rebuild keeps them.
 ledger_days as (
-    select
-        l.customer_id,
-        l.posting_date as day,
-        bool_or(l.document_type = 'invoice') as purchase,
-        sum(l.gross_amount - l.discount_amount - l.off_invoice_amount - l.cogs_amount) as margin,
-    from raw.sales_ledger as l
-    where l.posting_date >= (select min(window_start) from targets)
-        and l.posting_date < (select max(period_end) from targets)
-    group by all
+    select d.customer_id, d.day, d.purchase, d.margin,
+    from marts.customer_days as d
+    where d.period >= (select strftime(min(window_start), '%Y-%m') from targets)
+        and d.period <= (select max(period) from targets)
 ),
 
 days as (

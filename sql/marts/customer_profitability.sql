@@ -137,3 +137,21 @@ from measures as m
 left join raw.customers as k on k.customer_id = m.customer_id
 left join main_channel as ch on ch.period = m.period and ch.customer_id = m.customer_id
 left join status as s on s.period = m.period;
+
+-- The months' customer-days (internal, read by marts/clv_inputs): whether the day holds an
+-- invoice (a purchase) and its margin, credit notes included.
+delete from marts.customer_days
+where period in (select period from mart_targets);
+
+insert into marts.customer_days
+select
+    t.period,
+    l.customer_id,
+    l.posting_date as day,
+    bool_or(l.document_type = 'invoice') as purchase,
+    sum(l.gross_amount - l.discount_amount - l.off_invoice_amount - l.cogs_amount) as margin,
+from raw.sales_ledger as l
+join mart_targets as t
+    on l.posting_date >= t.period_start and l.posting_date < t.period_end
+group by all
+order by 1, 3;

@@ -2,6 +2,17 @@
 -- Column descriptions live in sql/publish/catalog.yaml (applied with COMMENT ON).
 create schema if not exists marts;
 
+-- Internal, not published: each customer-day of the ledger (a purchase when it holds an
+-- invoice, and its margin), rebuilt with customer_profitability's months, so that the CLV inputs
+-- read one row per customer-day instead of grouping the whole ledger for every month end.
+create table if not exists marts.customer_days (
+    period      varchar not null,
+    customer_id varchar not null,
+    day         date not null,
+    purchase    boolean not null,
+    margin      decimal(38, 2) not null,
+);
+
 create table if not exists marts.customer_profitability (
     period                  varchar not null,
     customer_id             varchar not null,
