@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
+from pfd_pipeline.warehouse import execute_with_frame
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 
@@ -316,11 +317,9 @@ def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> None
         "clv_fits": pl.DataFrame(fits, schema=FIT_SCHEMA),
     }
     for name, frame in frames.items():
-        con.register("_frame", frame.to_arrow())
-        try:
-            con.execute(f"create or replace temp table {name} as select * from _frame")
-        finally:
-            con.unregister("_frame")
+        execute_with_frame(
+            con, f"create or replace temp table {name} as select * from _frame", frame
+        )
 
 
 def score_month(

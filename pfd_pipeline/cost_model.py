@@ -18,6 +18,7 @@ import polars as pl
 import yaml
 
 from pfd_pipeline.errors import PfdError
+from pfd_pipeline.warehouse import execute_with_frame
 
 METHODS = ("time_driven", "pool")
 EVENT_MEASURES = ("quantity", "count")
@@ -374,9 +375,5 @@ def load_into(con: duckdb.DuckDBPyConnection, model: CostModel) -> None:
     """Replace the `model` schema's tables with this model (inside the caller's transaction)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS model")
     for name, frame in model_tables(model).items():
-        con.register("_model_frame", frame.to_arrow())
-        try:
-            # `name` comes from the fixed list in model_tables, never from the file
-            con.execute(f"CREATE OR REPLACE TABLE model.{name} AS SELECT * FROM _model_frame")
-        finally:
-            con.unregister("_model_frame")
+        # `name` comes from the fixed list in model_tables, never from the file
+        execute_with_frame(con, f"CREATE OR REPLACE TABLE model.{name} AS FROM _frame", frame)

@@ -45,6 +45,7 @@ from pfd_pipeline.landing import (
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.validation import FILE_ID, ROW_NUMBER, ValidationContext, validate
+from pfd_pipeline.warehouse import execute_with_frame
 
 MAX_LISTED_FAILURES = 10
 READ_AHEAD = 4  # files read ahead of the one being batched
@@ -315,11 +316,7 @@ def _count(members: dict[int, FileOutcome], accepted: pl.DataFrame, rejected: pl
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height:
-        con.register("_batch", frame.to_arrow())
-        try:
-            con.execute(f"INSERT INTO {table} SELECT * FROM _batch")
-        finally:
-            con.unregister("_batch")
+        execute_with_frame(con, f"INSERT INTO {table} SELECT * FROM _frame", frame)
 
 
 def _reject_share_failures(
@@ -421,7 +418,7 @@ def _merge(
     names = {
         "table": source.table,
         "key": ", ".join(source.key),
-        "key_match": " AND ".join(f"t.{k} = s.{k}" for k in source.key),
+        "key_match": key_match(source),
         "period_expr": PERIOD_EXPR.get(source.name, ""),
         "first_key": source.key[0],
     }
@@ -476,6 +473,11 @@ def _record_changed_periods(
         con.execute(
             load_sql("ingest/changed_periods_replaced").format(**names), {**params, **bound}
         )
+
+
+def key_match(source: Source) -> str:
+    """`t.<key> = s.<key> AND …` over the source's key columns (names from the contract)."""
+    return " AND ".join(f"t.{k} = s.{k}" for k in source.key)
 
 
 def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:

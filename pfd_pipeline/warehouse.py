@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 
 from pfd_pipeline.sql import load_sql
 
@@ -84,3 +85,12 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
             [schema_name, table_name],
         ).fetchall()[0][0]
     )
+
+
+def execute_with_frame(con: duckdb.DuckDBPyConnection, statement: str, frame: pl.DataFrame) -> None:
+    """Run `statement`, which reads `frame` as the table `_frame` (registered for it only)."""
+    con.register("_frame", frame.to_arrow())
+    try:
+        con.execute(statement)
+    finally:
+        con.unregister("_frame")

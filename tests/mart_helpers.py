@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 
+import duckdb
 import polars as pl
 
-from pfd_pipeline import marts
+from pfd_pipeline import allocate, marts
 from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
+from pfd_pipeline.warehouse import ensure_schema
 
 DEFAULTS = MartSettings()
 
@@ -114,3 +117,20 @@ JANUARY = {
     "C09": (0, 0, 0, 100),
     "C10": (400, 100, 200, 500),
 }
+
+
+def mart_store() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory work store with the raw, audit, cost and mart tables (for a fixture)."""
+    connection = duckdb.connect()
+    ensure_schema(connection)
+    allocate.ensure_tables(connection)
+    marts.ensure_tables(connection)
+    yield connection
+    connection.close()
+
+
+def rows(con, sql: str, params=None) -> list[dict]:
+    """The query's rows as dicts."""
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]

@@ -8,31 +8,18 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
-import duckdb
 import pytest
-from mart_helpers import JANUARY, add_month, build, fixed_scores
+from mart_helpers import JANUARY, add_month, build, fixed_scores, mart_store, rows
 
-from pfd_pipeline import allocate, marts, summary
+from pfd_pipeline import marts, summary
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
-from pfd_pipeline.warehouse import ensure_schema
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
 
 
 @pytest.fixture
 def con():
-    connection = duckdb.connect()
-    ensure_schema(connection)
-    allocate.ensure_tables(connection)
-    marts.ensure_tables(connection)
-    yield connection
-    connection.close()
-
-
-def rows(con, sql: str, params=None) -> list[dict]:
-    result = con.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+    yield from mart_store()
 
 
 def customer(con, customer_id: str, acquired: str, segment: str = "Retail") -> None:

@@ -25,7 +25,7 @@ ALLOWED = {
     "name",
     "source.table",  # sources.SOURCES
     "key",  # sources.Source.key columns, from the contract
-    "key_match",  # "t.<key> = s.<key>" for the same key columns
+    "key_match(source)",  # "t.<key> = s.<key>" for the same key columns
     "source.key[0]",  # the first of those key columns
     "ALIAS",
     "source_of(table)",

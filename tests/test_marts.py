@@ -6,31 +6,18 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
-import duckdb
 import pytest
-from mart_helpers import JANUARY, add_month, build
+from mart_helpers import JANUARY, add_month, build, mart_store, rows
 
-from pfd_pipeline import allocate, marts
+from pfd_pipeline import marts
 from pfd_pipeline.settings import MartSettings
-from pfd_pipeline.warehouse import ensure_schema
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
 
 
 @pytest.fixture
 def con():
-    connection = duckdb.connect()
-    ensure_schema(connection)
-    allocate.ensure_tables(connection)
-    marts.ensure_tables(connection)
-    yield connection
-    connection.close()
-
-
-def rows(con, sql: str, params=None) -> list[dict]:
-    result = con.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+    yield from mart_store()
 
 
 # December: C03 1000, C01 100, C05 50, C07 10, C10 -5; only C03 (rank 1 of 5) is on top.

@@ -10,6 +10,7 @@ from pfd_pipeline.ingest import (
     IngestError,
     SourceOutcome,
     ingest_source,
+    key_match,
     known_customers,
     run_key_range,
 )
@@ -94,7 +95,6 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
     loaded = [o.file_id for o in outcome.files if o.status == "loaded"]
     first = min(loaded, default=None)  # file ids only grow: this run's rows have _file_id >= first
     key = ", ".join(source.key)
-    key_match = " AND ".join(f"t.{k} = s.{k}" for k in source.key)
     duplicated = 0
     if first is not None:  # keys repeated among the run's rows, or also loaded by an earlier run
         duplicated = con.execute(
@@ -109,7 +109,8 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
             duplicated += con.execute(
                 f"SELECT count(*) FROM {source.table} AS t WHERE t._file_id < $first "
                 f"AND t.{source.key[0]} BETWEEN $low AND $high AND EXISTS ("
-                f"SELECT 1 FROM {source.table} AS s WHERE s._file_id >= $first AND {key_match})",
+                f"SELECT 1 FROM {source.table} AS s WHERE s._file_id >= $first "
+                f"AND {key_match(source)})",
                 {"first": first, **run_key_range(con, source, first)},
             ).fetchall()[0][0]
     results = [
