@@ -4,8 +4,8 @@ For each source and run:
 
 1. files already seen (same path, size and modification time) are skipped without reading;
    a file whose content (sha256) was loaded before is recorded as a duplicate and loads nothing;
-2. new files are read one at a time and validated in batches of up to `batch_rows` rows
-   (pandera is called per batch, not per file), so memory is bounded by the batch;
+2. new files are hashed and read one at a time and validated in batches of up to `batch_rows`
+   rows (pandera is called per batch, not per file), so memory is bounded by the batch;
 3. accepted rows go straight into the raw table, a batch at a time (in file order, so the table
    stays clustered by day), rejected rows to a temporary reject table; rows count only once
    their file is recorded in the audit (step 5), so memory stays bounded by the batch;
@@ -18,6 +18,9 @@ For each source and run:
 
 The run's rows are told apart by their file ids, which only grow: every row loaded by this run
 has `_file_id >= first`, the smallest id given to its files.
+
+Hashing and reading run ahead on a worker thread (hashlib and polars release the GIL) while the
+main thread validates and loads the batch before; a few files wait between them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,13 @@ from pfd_pipeline.landing import (
 )
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.validation import FILE_ID, ROW_NUMBER, ValidationContext, validate
+from pfd_pipeline.validation import (
+    FILE_ID,
+    ROW_NUMBER,
+    ValidationContext,
+    ValidationResult,
+    validate,
+)
 from pfd_pipeline.warehouse import execute_with_frame
 
 MAX_LISTED_FAILURES = 10
@@ -74,7 +83,8 @@ class SourceOutcome:
     source: Source
     files: list[FileOutcome]
     skipped: int  # files seen in an earlier run, not read again
-    # wall seconds by step: hash (identify), read, validate, stage, merge
+    # seconds by step (hash, read, validate, load, merge); hash and read run on the reader
+    # thread, overlapping the others, so together they take more than the wall time
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -130,29 +140,31 @@ def ingest_source(
     seconds = dict.fromkeys(("hash", "read", "validate", "load", "merge"), 0.0)
     candidates = new_files(con, files)
     skipped = len(files) - len(candidates)
-    with _timed(seconds, "hash"):
-        outcomes = _identify(con, source, candidates)
+    outcomes = _identify(con, candidates)
     outcome = SourceOutcome(source, outcomes, skipped, seconds)
-    to_load = [o for o in outcomes if o.status == "loaded"]
-    first = min((o.file_id for o in to_load), default=None)
     discard_unrecorded_rows(con, source)
     has_rows = con.execute(f"SELECT EXISTS (FROM {source.table})").fetchall()[0][0]
     failures: list[tuple[str, str]] = []  # (file, why it cannot be loaded)
     _create_rejects(con)
     try:
-        shown = progress.current().stage(f"ingest {source.name}", total=len(to_load))
-        with shown as stage:
-            for batch, members in _batches(to_load, batch_rows, failures, seconds, stage.advance):
+        shown = progress.current().stage(f"ingest {source.name}", total=len(outcomes))
+        loaded = _loaded_digests(con, source)
+        with shown as stage, ThreadPoolExecutor(1, thread_name_prefix="pfd-validate") as pool:
+            for batch, members in _batches(
+                outcomes, loaded, batch_rows, failures, seconds, stage.advance
+            ):
                 with _timed(seconds, "validate"):
-                    result = validate(source, batch.frame, ctx)
+                    result = _validate_in_halves(pool, source, batch.frame, ctx)
                     _count(members, result.accepted, result.rejected)
                     rejected = _with_raw_records(result.rejected, batch.delivered)
+                # Each batch commits on its own: one transaction over a whole first load
+                # keeps every appended row in memory until it commits (14 GB for 90 million
+                # events). Until their files are recorded (below) the rows are not data.
                 with _timed(seconds, "load"):
-                    # Each batch commits on its own: one transaction over a whole first load
-                    # keeps every appended row in memory until it commits (14 GB for 90 million
-                    # events). Until their files are recorded (below) the rows are not data.
                     _insert(con, source.table, result.accepted)
                     _insert(con, "stage_rejects", rejected)
+        to_load = [o for o in outcomes if o.status == "loaded"]
+        first = min((o.file_id for o in to_load), default=None)
         failures += _reject_share_failures(con, to_load, max_reject_share)
         if not failures:
             with _timed(seconds, "merge"):
@@ -201,34 +213,31 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
         seconds[step] += time.perf_counter() - started
 
 
-def _identify(
-    con: duckdb.DuckDBPyConnection, source: Source, files: list[LandingFile]
-) -> list[FileOutcome]:
-    """Give each new file an id and decide whether its content was loaded before."""
+def _identify(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> list[FileOutcome]:
+    """Give each new file an id; whether it is a duplicate is told once it is hashed."""
     if not files:
         return []
-    loaded = dict(
-        con.execute(
-            "SELECT sha256, min(file_id) FROM audit.ingested_files "
-            "WHERE source = ? AND status = 'loaded' GROUP BY sha256",
-            [source.name],
-        ).fetchall()
-    )
     ids = [
         r[0]
         for r in con.execute(
             "SELECT nextval('audit.file_id_seq') FROM range(?)", [len(files)]
         ).fetchall()
     ]
-    outcomes = []
-    for file, file_id in zip(files, ids, strict=True):
-        digest = sha256(file.path)
-        if digest in loaded:
-            outcomes.append(FileOutcome(file, file_id, digest, "duplicate", loaded[digest]))
-        else:
-            loaded[digest] = file_id
-            outcomes.append(FileOutcome(file, file_id, digest, "loaded"))
-    return outcomes
+    return [
+        FileOutcome(file, file_id, sha256="", status="loaded")
+        for file, file_id in zip(files, ids, strict=True)
+    ]
+
+
+def _loaded_digests(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, int]:
+    """sha256 -> the first file id that loaded that content, for every loaded file."""
+    return dict(
+        con.execute(
+            "SELECT sha256, min(file_id) FROM audit.ingested_files "
+            "WHERE source = ? AND status = 'loaded' GROUP BY sha256",
+            [source.name],
+        ).fetchall()
+    )
 
 
 def _create_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -246,25 +255,34 @@ class _Batch:
 
 def _batches(
     outcomes: list[FileOutcome],
+    loaded: dict[str, int],
     batch_rows: int,
     failures: list[tuple[str, str]],
     seconds: dict[str, float],
     on_read: Callable[[int, int], None],
 ) -> Iterator[tuple[_Batch, dict[int, FileOutcome]]]:
-    """Read files one by one; yield batches of about `batch_rows` rows, never splitting a file.
-    `on_read(files, rows)` is told of every file read (for the run's progress)."""
+    """Hash and read files one by one; yield batches of about `batch_rows` rows, never splitting
+    a file. A file whose content was loaded before (`loaded`: sha256 -> file id, which grows
+    with this run's files) becomes a duplicate and yields nothing. `on_read(files, rows)` is told
+    of every file (for the run's progress)."""
     frames: list[pl.DataFrame] = []
     delivered: dict[int, pl.DataFrame] = {}
     members: dict[int, FileOutcome] = {}
     rows = 0
-    for outcome, reading in _read_ahead(outcomes):
+    for outcome, reading in _read_ahead(outcomes, frozenset(loaded), seconds):
         try:
-            with _timed(seconds, "read"):  # the wait for the file, read while we validated
-                read = reading.result()
+            digest, read = reading.result()
         except FileRejected as exc:
             failures.append((exc.relpath, exc.message))
             on_read(1, 0)
             continue
+        outcome.sha256 = digest
+        if digest in loaded:
+            outcome.status, outcome.duplicate_of = "duplicate", loaded[digest]
+            on_read(1, 0)
+            continue
+        assert read is not None  # only content loaded before is left unread
+        loaded[digest] = outcome.file_id
         on_read(1, read.frame.height)
         outcome.rows_read = read.frame.height
         outcome.extra_columns = read.extra
@@ -273,28 +291,55 @@ def _batches(
         members[outcome.file_id] = outcome
         rows += read.frame.height
         if rows >= batch_rows:
-            with _timed(seconds, "read"):
-                batch = _Batch(pl.concat(frames), delivered)
-            yield batch, members
+            yield _Batch(pl.concat(frames), delivered), members
             frames, delivered, members, rows = [], {}, {}, 0
     if frames:
         yield _Batch(pl.concat(frames), delivered), members
 
 
 def _read_ahead(
-    outcomes: list[FileOutcome],
-) -> Iterator[tuple[FileOutcome, Future[FileRows]]]:
-    """Each file with its read, started up to READ_AHEAD files early on a worker thread, so that
-    reading (polars, which releases the GIL) overlaps validating and loading the batch before.
-    At most READ_AHEAD files are held beyond the batch being built, so memory stays bounded."""
+    outcomes: list[FileOutcome], loaded_before: frozenset[str], seconds: dict[str, float]
+) -> Iterator[tuple[FileOutcome, Future[tuple[str, FileRows | None]]]]:
+    """Each file with its hash and read, started up to READ_AHEAD files early on a worker thread,
+    so that hashing and reading (hashlib and polars release the GIL) overlap validating and
+    loading. At most READ_AHEAD files are held beyond the batch being built. Content loaded by
+    an earlier run is only hashed, not read."""
+
+    def hash_and_read(outcome: FileOutcome) -> tuple[str, FileRows | None]:
+        with _timed(seconds, "hash"):
+            digest = sha256(outcome.file.path)
+        if digest in loaded_before:
+            return digest, None
+        with _timed(seconds, "read"):
+            return digest, read_rows(outcome.file, outcome.file_id)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-read") as pool:
-        pending: deque[tuple[FileOutcome, Future[FileRows]]] = deque()
+        pending: deque[tuple[FileOutcome, Future[tuple[str, FileRows | None]]]] = deque()
         for outcome in outcomes:
-            pending.append((outcome, pool.submit(read_rows, outcome.file, outcome.file_id)))
+            pending.append((outcome, pool.submit(hash_and_read, outcome)))
             if len(pending) > READ_AHEAD:
                 yield pending.popleft()
         while pending:
             yield pending.popleft()
+
+
+def _validate_in_halves(
+    pool: ThreadPoolExecutor, source: Source, frame: pl.DataFrame, ctx: ValidationContext
+) -> ValidationResult:
+    """Validate a batch as two halves split between files, one on a worker thread: pandera runs
+    one check at a time and polars runs most string checks on one core, so the halves keep both
+    cores busy. Files stay whole (keys are unique per file), and the results keep file order."""
+    ids = frame.get_column(FILE_ID)
+    split = ids.search_sorted(ids[frame.height // 2], side="left") if frame.height else 0
+    if split == 0:  # one file
+        return validate(source, frame, ctx)
+    head = pool.submit(validate, source, frame.slice(0, split), ctx)
+    tail = validate(source, frame.slice(split), ctx)
+    first = head.result()
+    return ValidationResult(
+        accepted=pl.concat([first.accepted, tail.accepted]),
+        rejected=pl.concat([first.rejected, tail.rejected]),
+    )
 
 
 def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:

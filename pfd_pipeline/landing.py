@@ -152,8 +152,7 @@ def read_rows(file: LandingFile, file_id: int) -> FileRows:
         if col.name not in frame.columns:
             columns.append(pl.lit(None, dtype=pl.String).alias(col.name))
             continue
-        value = pl.col(col.name).str.strip_chars()
-        value = pl.when(value == "").then(None).otherwise(value)
+        value = pl.col(col.name).str.strip_chars().replace("", None)
         if col.lowercase:
             value = value.str.to_lowercase()
         columns.append(value.alias(col.name))

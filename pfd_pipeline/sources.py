@@ -27,13 +27,17 @@ class Kind:
     # digit limits of the type (rule `number_fits_type`), so a number too long for its type is
     # told apart from text that is no number at all.
     shape: str | None = None
+    # At most this many characters (part of rule `format`). Checked apart from `pattern`: a
+    # bounded repeat such as {0,126} makes the regular expression several times slower.
+    max_chars: int | None = None
 
 
 KEY = Kind(
     "key",
     pl.String,
-    r"^[^\s\p{Cc}]([^\p{Cc}]{0,126}[^\s\p{Cc}])?$",
+    r"^[^\s\p{Cc}]([^\p{Cc}]*[^\s\p{Cc}])?$",
     "1-128 characters, no leading/trailing spaces, no control characters (tab, line break, NUL)",
+    max_chars=128,
 )
 # Text may span lines (a quoted value with a line break in it, e.g. a two-line name).
 TEXT = Kind("text", pl.String, r"(?s)^.*\S.*$", "non-blank text")

@@ -122,7 +122,16 @@ def raw_schema(source: Source) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {}
     for col in source.columns:
         kind = col.kind
-        if kind.shape is None:
+        if kind.max_chars is not None:
+            checks = [
+                _check(
+                    "format",
+                    lambda c, p=kind.pattern, n=kind.max_chars: (
+                        c.str.contains(p) & (c.str.len_chars() <= n)
+                    ),
+                )
+            ]
+        elif kind.shape is None:
             checks = [_check("format", lambda c, p=kind.pattern: c.str.contains(p))]
         else:  # a number: not a number at all is `format`, too many digits `number_fits_type`
             checks = [

@@ -438,6 +438,10 @@ _CASES = [
          id="customers-missing-acquired_on"),
     case("customers", {"customer_id": " X"}, "customer_id", "format",
          id="customers-key-leading-space"),
+    case("customers", {"customer_id": "K" * 129}, "customer_id", "format",
+         id="customers-key-129-characters"),
+    case("customers", {"customer_id": "K\u00e9" + "\u00e9" * 126 + "K"}, "customer_id", "format",
+         id="customers-key-129-characters-not-ascii"),
     case("customers", {"customer_name": "   "}, "customer_name", "format",
          id="customers-blank-name"),
     case("customers", {"customer_name": "\n \r\n"}, "customer_name", "format",
@@ -772,6 +776,14 @@ def test_currency_and_activity_checks_skipped_without_their_lists():
     result = validate(ACTIVITIES, batch(ACTIVITIES, events), ctx)
     assert result.rejected.height == 0
     assert result.accepted["activity"].to_list() == ["teleport"]
+
+
+def test_key_of_128_characters_accepted():
+    """The key limit counts characters, not bytes: 128 accented letters are 256 bytes."""
+    rows = [keyed("customers", "K" * 128), keyed("customers", "\u00e9" * 128)]
+    result = validate(CUSTOMERS, batch(CUSTOMERS, rows), CTX)
+    assert result.rejected.height == 0
+    assert result.accepted["customer_id"].str.len_chars().to_list() == [128, 128]
 
 
 def test_text_may_span_lines_keys_may_not():
