@@ -102,6 +102,7 @@ class Measure:
     peak_rss_gb: float
     stages: dict[str, float] = field(default_factory=dict)
     ingest_steps: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)  # Dagster step -> seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,12 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(warehouse, ignore_errors=True)
         builds.append(pipeline_run(landing, warehouse))
         print(f"  full build: {builds[-1].seconds:.1f} s {builds[-1].stages}", flush=True)
+        print(f"    slowest steps: {slowest(builds[-1].steps)}", flush=True)
 
     daily = []
     for day in days:
         restore_held_back(landing, held, day)
         daily.append(pipeline_run(landing, warehouse))
         print(f"  daily run {day}: {daily[-1].seconds:.1f} s {daily[-1].stages}", flush=True)
+        print(f"    slowest steps: {slowest(daily[-1].steps)}", flush=True)
 
     results = summarise(args, customers, volume, generated, floors, builds, daily)
     print_table(results)
@@ -181,7 +184,14 @@ def pipeline_run(landing: Path, warehouse: Path) -> Measure:
     stats = json.loads((warehouse / "last_run_stats.json").read_text(encoding="utf-8"))
     result.stages = stats["stage_seconds"]
     result.ingest_steps = stats["ingest_step_seconds"]
+    result.steps = stats.get("step_seconds", {})
     return result
+
+
+def slowest(steps: dict[str, float], n: int = 8) -> str:
+    """The n slowest Dagster steps of a run, e.g. 'marts__customer_trends 4.1 s, ...'."""
+    top = sorted(steps.items(), key=lambda item: -item[1])[:n]
+    return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in top)
 
 
 def floor(landing: Path, out: Path) -> Measure:

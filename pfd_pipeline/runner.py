@@ -70,7 +70,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     if not result.success:
         raise RunFailed(_failure_message(result))
     stages = stage_seconds(defs, instance, result)
-    write_run_stats(settings, result.run_id, elapsed, stages)
+    write_run_stats(settings, result.run_id, elapsed, stages, step_seconds(instance, result))
     return (
         f"Run {result.run_id[:8]} finished in {elapsed:.1f} s; {plan.describe()}.\n"
         + "Stages: "
@@ -125,8 +125,23 @@ def stage_seconds(
     return seconds
 
 
+def step_seconds(
+    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
+) -> dict[str, float]:
+    """Wall seconds of each Dagster step (an asset, or a group of checks) of a run."""
+    return {
+        step.step_key: step.end_time - step.start_time
+        for step in instance.get_run_step_stats(result.run_id)
+        if step.start_time and step.end_time
+    }
+
+
 def write_run_stats(
-    settings: Settings, run_id: str, elapsed: float, stages: dict[str, float]
+    settings: Settings,
+    run_id: str,
+    elapsed: float,
+    stages: dict[str, float],
+    steps: dict[str, float] | None = None,
 ) -> None:
     """The last run's timings and volumes, as JSON beside the warehouse (read by the benchmark)."""
     con = duckdb.connect(str(settings.work_db), read_only=True)
@@ -148,6 +163,10 @@ def write_run_stats(
             step: round(value, 3) for step, value in stages.items() if step not in STAGES
         },
         "rows_read": {name: int(rows.get(name, 0)) for name in SOURCES},
+        "step_seconds": {
+            step: round(value, 3)
+            for step, value in sorted((steps or {}).items(), key=lambda item: -item[1])
+        },
     }
     path = settings.warehouse_dir / RUN_STATS_FILE
     temp = path.with_name(f".{path.name}.tmp")
