@@ -348,19 +348,27 @@ def _write_publication(
 
 def _comment(con: duckdb.DuckDBPyConnection) -> None:
     """COMMENT ON every published table and column."""
-    for table in catalog():
-        describe(con, table, f"{ALIAS}.marts.{table}")
+    describe(con, {table: f"{ALIAS}.marts.{table}" for table in catalog()})
 
 
-def describe(con: duckdb.DuckDBPyConnection, table: str, qualified: str) -> None:
-    """COMMENT ON a table and its columns from catalog.yaml (our own text, never row data);
-    `qualified` is the table's name in the connection, built from the fixed list of tables."""
-    doc = catalog()[table]
-    con.execute(
-        f"COMMENT ON TABLE {qualified} IS {_literal(f'{doc.description} Grain: {doc.grain}.')}"
-    )
-    for column, text in doc.columns.items():
-        con.execute(f'COMMENT ON COLUMN {qualified}."{column}" IS {_literal(text)}')
+def describe(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> None:
+    """COMMENT ON tables and their columns from catalog.yaml (our own text, never row data), in
+    one transaction: one commit instead of one per comment (a few hundred, 1.5 s per run).
+    `tables` maps a catalog table to its name in the connection, built from the fixed list."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, qualified in tables.items():
+            doc = catalog()[table]
+            con.execute(
+                f"COMMENT ON TABLE {qualified} IS "
+                f"{_literal(f'{doc.description} Grain: {doc.grain}.')}"
+            )
+            for column, text in doc.columns.items():
+                con.execute(f'COMMENT ON COLUMN {qualified}."{column}" IS {_literal(text)}')
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _record(

@@ -39,7 +39,12 @@ def dagster_instance() -> dg.DagsterInstance:
 
 def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = None) -> str:
     """Materialise everything new in the landing folder in one Dagster run; return the summary."""
-    from pfd_pipeline.definitions import PIPELINE_JOB, build_definitions, unpartitioned_keys
+    from pfd_pipeline.definitions import (
+        PIPELINE_JOB,
+        build_definitions,
+        duckdb_resource,
+        unpartitioned_keys,
+    )
     from pfd_pipeline.schedules import selection_for
 
     try:
@@ -59,13 +64,18 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     unpartitioned = unpartitioned_keys(list(defs.assets))
     instance = instance or dagster_instance()
     started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance,
-        tags=plan.run_tags(),
-        asset_selection=selection_for(plan, unpartitioned),
-        run_config=QUIET_LOGS,
-        raise_on_error=False,
-    )
+    # One connection held open for the whole run keeps the work store's database open between
+    # the assets' own connections: otherwise each asset's close checkpoints it and the next
+    # opens it again (about 35 ms each, 1.2 s of a daily run). Closed before the summaries,
+    # which open the work store read-only.
+    with duckdb_resource(settings).get_connection():
+        result = job.execute_in_process(
+            instance=instance,
+            tags=plan.run_tags(),
+            asset_selection=selection_for(plan, unpartitioned),
+            run_config=QUIET_LOGS,
+            raise_on_error=False,
+        )
     elapsed = time.perf_counter() - started
     if not result.success:
         raise RunFailed(_failure_message(result))

@@ -89,8 +89,8 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                         raise dg.Failure(description=str(exc), allow_retries=False) from exc
                     shown.advance()
             if pending:  # column descriptions for the UI's schema view, as published
-                for asset_key in (COST_TO_SERVE, ACTIVITY_RATES, RECONCILIATION):
-                    describe(con, asset_key.path[-1], "marts." + asset_key.path[-1])
+                names = [k.path[-1] for k in (COST_TO_SERVE, ACTIVITY_RATES, RECONCILIATION)]
+                describe(con, {name: f"marts.{name}" for name in names})
             off = unbalanced(con)
             rebuilt = "\n".join(f"| {p.period} | {p.status} | {p.reason} |" for p in pending)
             run_meta = {

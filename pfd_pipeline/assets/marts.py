@@ -74,8 +74,7 @@ def _mart_asset(settings: Settings, mart: marts.Mart) -> dg.AssetsDefinition:
             if mart.name == "customer_profitability":
                 crash_point("after_marts")
             if periods:  # column descriptions for the UI's schema view, as published
-                for table in mart.tables:
-                    describe(con, table, f"marts.{table}")
+                describe(con, {table: f"marts.{table}" for table in mart.tables})
             metadata = {
                 **table_metadata(con, f"marts.{mart.name}"),
                 "months_rebuilt": dg.MetadataValue.int(len(periods)),
