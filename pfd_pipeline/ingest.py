@@ -217,12 +217,12 @@ def _identify(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> list[
     """Give each new file an id; whether it is a duplicate is told once it is hashed."""
     if not files:
         return []
-    ids = [
+    ids = sorted(  # ascending in file order: batches are split between files by id
         r[0]
         for r in con.execute(
             "SELECT nextval('audit.file_id_seq') FROM range(?)", [len(files)]
         ).fetchall()
-    ]
+    )
     return [
         FileOutcome(file, file_id, sha256="", status="loaded")
         for file, file_id in zip(files, ids, strict=True)
