@@ -22,13 +22,12 @@ with grouped as (
     group by e.customer_id, e.activity, e.quantity, e.channel, e.flags
 )
 select
-    row_number() over () as group_id,
     g.customer_id,
     c.customer_id is not null as customer_known,
     g.event_activity,
     g.quantity,
     g.channel,
-    coalesce(string_split(g.flags, '|'), []) as flags,
+    g.flags,
     g.events,
     g.measured_events,
     g.measured_minutes,
