@@ -4,7 +4,8 @@
 create or replace temp table drivers as
 with shapes as (
     -- the month's distinct event shapes: events of one activity with the same quantity, channel
-    -- and flags take the same minutes from every time equation (a few thousand shapes)
+    -- and flags take the same minutes from every time equation (a few thousand shapes; one per
+    -- activity without a time-driven cost, see period_events.sql)
     select distinct
         event_activity,
         quantity,
@@ -69,7 +70,7 @@ shape_minutes as (
     from shape_costs as sc
     left join adders as ad
         on ad.event_activity = sc.event_activity
-        and ad.quantity = sc.quantity
+        and ad.quantity is not distinct from sc.quantity
         and ad.channel is not distinct from sc.channel
         and ad.flags is not distinct from sc.flags
         and ad.activity = sc.activity
@@ -85,7 +86,7 @@ event_drivers as (
         sm.kind,
         sm.resource,
         sm.rate,
-        case when sm.measure = 'quantity' then ev.quantity * ev.events else ev.events end
+        case when sm.measure = 'quantity' then ev.quantity_total else ev.events end
             as driver_units,
         case
             when sm.kind <> 'time_driven' then 0
@@ -99,7 +100,7 @@ event_drivers as (
     from period_events as ev
     join shape_minutes as sm
         on sm.event_activity = ev.event_activity
-        and sm.quantity = ev.quantity
+        and sm.quantity is not distinct from ev.quantity
         and sm.channel is not distinct from ev.channel
         and sm.flags is not distinct from ev.flags
 ),
