@@ -168,15 +168,13 @@ other_drivers as (
     where u.driver_units <> 0
 )
 
--- customer_known, kind, resource and rate follow from the key (a customer is in the master or
--- not; an activity's cost line has one kind, resource and rate), so they are not grouped on
 select
     customer_id,
-    any_value(customer_known) as customer_known,
+    customer_known,
     activity,
     cost_index,
-    any_value(kind) as kind,
-    any_value(resource) as resource,
+    kind,
+    resource,
     any_value(rate) as rate,
     sum(driver_units)::decimal(38, 4) as driver_units,
     sum(minutes)::decimal(38, 4) as minutes,
@@ -186,4 +184,4 @@ from (
     union all by name
     select * from other_drivers
 )
-group by customer_id, activity, cost_index;
+group by customer_id, customer_known, activity, cost_index, kind, resource;

@@ -3,18 +3,39 @@ delete from marts.customer_cost_to_serve
 where period = (select period from period_params);
 
 insert into marts.customer_cost_to_serve
-with assigned as (
+with repeated as (
+    -- (activity, resource, method) that more than one cost line of the model draws on: a
+    -- customer has a line per cost line there, added up below. Every other (customer, activity,
+    -- resource, method) has one allocation line (one per customer and cost line), taken as is.
     select
-        customer_id,
         activity,
-        resource,
-        method,
-        sum(driver_units) as driver_units,
-        sum(minutes) as minutes,
-        sum(cost) as cost,
-    from allocation
-    where reason is null
-    group by customer_id, activity, resource, method
+        case when kind in ('standard_rate', 'direct') then kind else resource end as resource,
+        kind as method,
+    from model.costs
+    group by all
+    having count(*) > 1
+),
+
+assigned as (
+    select a.customer_id, a.activity, a.resource, a.method, a.driver_units, a.minutes, a.cost,
+    from allocation as a
+    anti join repeated as r
+        on r.activity = a.activity and r.resource = a.resource and r.method = a.method
+    where a.reason is null
+    union all
+    select
+        a.customer_id,
+        a.activity,
+        a.resource,
+        a.method,
+        sum(a.driver_units),
+        sum(a.minutes),
+        sum(a.cost),
+    from allocation as a
+    semi join repeated as r
+        on r.activity = a.activity and r.resource = a.resource and r.method = a.method
+    where a.reason is null
+    group by a.customer_id, a.activity, a.resource, a.method
 ),
 
 standard_rates as (
@@ -42,7 +63,7 @@ rates as (
             when 'pool' then any_value(pv.cost / nullif(pv.units, 0))
             when 'standard_rate' then any_value(r.standard_rate)
         end as rate,
-    from (select distinct resource, activity, method from assigned) as k
+    from (select distinct resource, activity, method from allocation where reason is null) as k
     left join resource_supply as s on s.resource = k.resource and k.method = 'time_driven'
     left join pool_volumes as pv
         on pv.resource = k.resource and pv.activity = k.activity and k.method = 'pool'
