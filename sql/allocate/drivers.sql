@@ -2,18 +2,26 @@
 -- One row per (customer_id, activity, cost_index). Events drive time-driven, pool, standard and
 -- direct costs; the ledger and the customer base drive the rest.
 create or replace temp table drivers as
-with event_costs as (
+with shapes as (
+    -- the month's distinct event shapes: events of one activity with the same quantity, channel
+    -- and flags take the same minutes from every time equation (a few thousand shapes; one per
+    -- activity without a time-driven cost, see period_events.sql)
+    select distinct
+        event_activity,
+        quantity,
+        channel,
+        flags,
+        coalesce(string_split(flags, '|'), []) as flag_list,
+    from period_events
+),
+
+shape_costs as (
     select
-        ev.group_id,
-        ev.customer_id,
-        ev.customer_known,
-        ev.quantity,
-        ev.channel,
-        ev.flags,
-        ev.events,
-        ev.measured_events,
-        ev.measured_minutes,
-        ev.amount,
+        s.event_activity,
+        s.quantity,
+        s.channel,
+        s.flags,
+        s.flag_list,
         a.activity,
         a.measure,
         c.cost_index,
@@ -23,71 +31,104 @@ with event_costs as (
         c.base_minutes,
         c.minutes_per_unit,
         c.measured,
-    from period_events as ev
+    from shapes as s
     join model.activities as a
-        on a.driver_source = 'events' and a.driver_name = ev.event_activity
+        on a.driver_source = 'events' and a.driver_name = s.event_activity
     join model.costs as c on c.activity = a.activity
 ),
 
 adders as (
-    -- time-equation adders that apply to each event of a group: its channel's and each of its
+    -- time-equation adders that apply to each event of a shape: its channel's and each of its
     -- flags'
     select
-        ec.group_id,
-        ec.activity,
-        ec.cost_index,
-        sum(t.base_minutes + t.minutes_per_unit * ec.quantity) as adder_minutes,
-    from event_costs as ec
+        sc.event_activity,
+        sc.quantity,
+        sc.channel,
+        sc.flags,
+        sc.activity,
+        sc.cost_index,
+        sum(t.base_minutes + t.minutes_per_unit * sc.quantity) as adder_minutes,
+    from shape_costs as sc
     join model.terms as t
-        on t.activity = ec.activity
-        and t.cost_index = ec.cost_index
+        on t.activity = sc.activity
+        and t.cost_index = sc.cost_index
         and (
-            (t.term_kind = 'channel' and t.term_key = ec.channel)
-            or (t.term_kind = 'flag' and list_contains(ec.flags, t.term_key))
+            (t.term_kind = 'channel' and t.term_key = sc.channel)
+            or (t.term_kind = 'flag' and list_contains(sc.flag_list, t.term_key))
         )
     group by all
 ),
 
+shape_minutes as (
+    -- one event's minutes from its time equation, per shape and cost line
+    select
+        sc.* exclude (flag_list, base_minutes, minutes_per_unit),
+        greatest(
+            0,
+            sc.base_minutes + sc.minutes_per_unit * sc.quantity + coalesce(ad.adder_minutes, 0)
+        ) as equation_minutes,
+    from shape_costs as sc
+    left join adders as ad
+        on ad.event_activity = sc.event_activity
+        and ad.quantity is not distinct from sc.quantity
+        and ad.channel is not distinct from sc.channel
+        and ad.flags is not distinct from sc.flags
+        and ad.activity = sc.activity
+        and ad.cost_index = sc.cost_index
+),
+
 event_drivers as (
     select
-        ec.customer_id,
-        ec.customer_known,
-        ec.activity,
-        ec.cost_index,
-        ec.kind,
-        ec.resource,
-        ec.rate,
-        case when ec.measure = 'quantity' then ec.quantity * ec.events else ec.events end
+        ev.customer_id,
+        ev.customer_known,
+        sm.activity,
+        sm.cost_index,
+        sm.kind,
+        sm.resource,
+        sm.rate,
+        case when sm.measure = 'quantity' then ev.quantity_total else ev.events end
             as driver_units,
         case
-            when ec.kind <> 'time_driven' then 0
+            when sm.kind <> 'time_driven' then 0
             else
                 -- events with measured minutes take those; the others their time equation's
-                (case when ec.measured then coalesce(ec.measured_minutes, 0) else 0 end)
-                + (case when ec.measured then ec.events - ec.measured_events else ec.events end)
-                * greatest(
-                    0,
-                    ec.base_minutes + ec.minutes_per_unit * ec.quantity
-                    + coalesce(ad.adder_minutes, 0)
-                )
+                (case when sm.measured then coalesce(ev.measured_minutes, 0) else 0 end)
+                + (case when sm.measured then ev.events - ev.measured_events else ev.events end)
+                * sm.equation_minutes
         end as minutes,
-        case when ec.kind = 'direct' then coalesce(ec.amount, 0) else 0 end as direct_amount,
-    from event_costs as ec
-    left join adders as ad
-        on ad.group_id = ec.group_id and ad.activity = ec.activity and ad.cost_index = ec.cost_index
+        case when sm.kind = 'direct' then coalesce(ev.amount, 0) else 0 end as direct_amount,
+    from period_events as ev
+    join shape_minutes as sm
+        on sm.event_activity = ev.event_activity
+        and sm.quantity is not distinct from ev.quantity
+        and sm.channel is not distinct from ev.channel
+        and sm.flags is not distinct from ev.flags
+),
+
+ledger_documents as (
+    -- one row per customer and document: counting documents then needs no count(distinct)
+    select
+        l.customer_id,
+        l.document_type,
+        l.document_id,
+        count(*) as lines,
+        sum(l.quantity) as units,
+    from raw.sales_ledger as l
+    cross join period_params as p
+    where l.posting_date >= p.period_start and l.posting_date < p.period_end
+    group by all
 ),
 
 ledger as (
     select
-        l.customer_id,
-        count(*) filter (where l.document_type = 'invoice') as invoice_lines,
-        count(*) filter (where l.document_type = 'credit_note') as credit_note_lines,
-        count(distinct l.document_id) filter (where l.document_type = 'invoice') as invoices,
-        count(distinct l.document_id) filter (where l.document_type = 'credit_note') as credit_notes,
-        coalesce(sum(l.quantity) filter (where l.document_type = 'invoice'), 0) as units,
-    from raw.sales_ledger as l
-    cross join period_params as p
-    where l.posting_date >= p.period_start and l.posting_date < p.period_end
+        customer_id,
+        coalesce(sum(lines) filter (where document_type = 'invoice'), 0)::bigint as invoice_lines,
+        coalesce(sum(lines) filter (where document_type = 'credit_note'), 0)::bigint
+            as credit_note_lines,
+        count(document_id) filter (where document_type = 'invoice') as invoices,
+        count(document_id) filter (where document_type = 'credit_note') as credit_notes,
+        coalesce(sum(units) filter (where document_type = 'invoice'), 0) as units,
+    from ledger_documents
     group by all
 ),
 
