@@ -155,3 +155,47 @@ join mart_targets as t
     on l.posting_date >= t.period_start and l.posting_date < t.period_end
 group by all
 order by 1, 3;
+
+-- The months' customer-months (internal, read by marts/clv_inputs), from their customer-days.
+delete from marts.customer_months
+where period in (select period from mart_targets);
+
+insert into marts.customer_months
+with days as (
+    select * from marts.customer_days where period in (select period from mart_targets)
+),
+
+months as (
+    select
+        period,
+        customer_id,
+        count(*) filter (purchase) as purchases,
+        min(day) filter (purchase) as first_purchase,
+        max(day) filter (purchase) as last_purchase,
+        arg_min(margin, day) filter (purchase) as first_margin,
+        sum(margin) as margin,
+    from days
+    group by all
+),
+
+-- The margin of days without a purchase (credit notes only) before the month's first purchase.
+early as (
+    select d.period, d.customer_id, sum(d.margin) as margin,
+    from days as d
+    join months as m using (period, customer_id)
+    where not d.purchase and d.day < m.first_purchase
+    group by all
+)
+
+select
+    m.period,
+    m.customer_id,
+    m.purchases,
+    m.first_purchase,
+    m.last_purchase,
+    m.first_margin,
+    m.margin - coalesce(e.margin, 0) - m.first_margin,
+    m.margin,
+from months as m
+left join early as e using (period, customer_id)
+order by 1, 2;
