@@ -38,6 +38,10 @@ class Mart:
     also_writes: tuple[str, ...] = ()
     # A step before the SQL, e.g. the CLV model fits, leaving temp tables for it to read.
     prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings], None] | None = None
+    # Run the SQL once per month, oldest first (in the same transaction): its months do not read
+    # each other's rows being rebuilt, or read them from the table once rebuilt, and one month at
+    # a time keeps its hash tables in memory where all months at once would spill to disk.
+    by_month: bool = False
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -48,7 +52,7 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
     """The mart tables in build order, with what each reads (which depends on the windows)."""
     trend_lookback = max(12, 2 * settings.growth_months - 1)
     return (
-        Mart("customer_profitability", "customer_cost_to_serve", 0),
+        Mart("customer_profitability", "customer_cost_to_serve", 0, by_month=True),
         # the window, and the month before (its tiers are the "previous tier")
         Mart("customer_tiers", "customer_profitability", settings.window_months),
         Mart("whale_curve", "customer_tiers", 0),
@@ -137,10 +141,12 @@ def rebuild(
         return
     con.execute("BEGIN TRANSACTION")
     try:
+        for batch in [[p] for p in periods] if mart.by_month else [periods]:
+            _bind(con, batch, settings)
+            if mart.prepare is not None:
+                mart.prepare(con, settings)
+            con.execute(load_sql(f"marts/{mart.name}"))
         _bind(con, periods, settings)
-        if mart.prepare is not None:
-            mart.prepare(con, settings)
-        con.execute(load_sql(f"marts/{mart.name}"))
         for table in mart.tables:
             con.execute(
                 """
