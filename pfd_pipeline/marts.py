@@ -22,6 +22,9 @@ from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import table_exists
 
+# From this many months rebuilt at once, a mart with a `many` SQL file uses it.
+MANY_MONTHS = 4
+
 # Historical value is the profit of every month to date: a change to any earlier month counts.
 ALL_EARLIER_MONTHS = 1200
 
@@ -42,6 +45,9 @@ class Mart:
     # each other's rows being rebuilt, or read them from the table once rebuilt, and one month at
     # a time keeps its hash tables in memory where all months at once would spill to disk.
     by_month: bool = False
+    # The SQL file (sql/marts/<many>.sql) for MANY_MONTHS months or more at once: the same
+    # results, with one pass shared by all the months, which costs more for one month alone.
+    many: str | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -56,7 +62,12 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
         # the window, and the month before (its tiers are the "previous tier")
         Mart("customer_tiers", "customer_profitability", settings.window_months),
         Mart("whale_curve", "customer_tiers", 0),
-        Mart("customer_trends", "customer_profitability", trend_lookback),
+        Mart(
+            "customer_trends",
+            "customer_profitability",
+            trend_lookback,
+            many="customer_trends_grid",
+        ),
         Mart("segment_profitability", "customer_profitability", 2 * settings.growth_months - 1),
         Mart(
             "customer_lifetime_value",
@@ -145,7 +156,8 @@ def rebuild(
             _bind(con, batch, settings)
             if mart.prepare is not None:
                 mart.prepare(con, settings)
-            con.execute(load_sql(f"marts/{mart.name}"))
+            many = mart.many is not None and len(batch) >= MANY_MONTHS
+            con.execute(load_sql(f"marts/{mart.many if many else mart.name}"))
         _bind(con, periods, settings)
         for table in mart.tables:
             con.execute(
