@@ -22,6 +22,9 @@ from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import table_exists
 
+# From this many months rebuilt at once, a mart with a `many` SQL file uses it.
+MANY_MONTHS = 4
+
 # Historical value is the profit of every month to date: a change to any earlier month counts.
 ALL_EARLIER_MONTHS = 1200
 
@@ -38,6 +41,13 @@ class Mart:
     also_writes: tuple[str, ...] = ()
     # A step before the SQL, e.g. the CLV model fits, leaving temp tables for it to read.
     prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings], None] | None = None
+    # Run the SQL once per month, oldest first (in the same transaction): its months do not read
+    # each other's rows being rebuilt, or read them from the table once rebuilt, and one month at
+    # a time keeps its hash tables in memory where all months at once would spill to disk.
+    by_month: bool = False
+    # The SQL file (sql/marts/<many>.sql) for MANY_MONTHS months or more at once: the same
+    # results, with one pass shared by all the months, which costs more for one month alone.
+    many: str | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -48,11 +58,16 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
     """The mart tables in build order, with what each reads (which depends on the windows)."""
     trend_lookback = max(12, 2 * settings.growth_months - 1)
     return (
-        Mart("customer_profitability", "customer_cost_to_serve", 0),
+        Mart("customer_profitability", "customer_cost_to_serve", 0, by_month=True),
         # the window, and the month before (its tiers are the "previous tier")
         Mart("customer_tiers", "customer_profitability", settings.window_months),
         Mart("whale_curve", "customer_tiers", 0),
-        Mart("customer_trends", "customer_profitability", trend_lookback),
+        Mart(
+            "customer_trends",
+            "customer_profitability",
+            trend_lookback,
+            many="customer_trends_grid",
+        ),
         Mart("segment_profitability", "customer_profitability", 2 * settings.growth_months - 1),
         Mart(
             "customer_lifetime_value",
@@ -82,9 +97,11 @@ MART_TABLES = tuple(t for m in marts(MartSettings()) for t in m.tables)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    new_days = not table_exists(con, "marts.customer_days")
+    new_days = not all(
+        table_exists(con, t) for t in ("marts.customer_days", "marts.customer_months")
+    )
     con.execute(load_sql("marts/mart_tables"))
-    if new_days:  # a warehouse built before the table existed: rebuild the months to fill it
+    if new_days:  # a warehouse built before the tables existed: rebuild the months to fill them
         con.execute("delete from audit.mart_periods where table_name = 'customer_profitability'")
 
 
@@ -135,10 +152,13 @@ def rebuild(
         return
     con.execute("BEGIN TRANSACTION")
     try:
+        for batch in [[p] for p in periods] if mart.by_month else [periods]:
+            _bind(con, batch, settings)
+            if mart.prepare is not None:
+                mart.prepare(con, settings)
+            many = mart.many is not None and len(batch) >= MANY_MONTHS
+            con.execute(load_sql(f"marts/{mart.many if many else mart.name}"))
         _bind(con, periods, settings)
-        if mart.prepare is not None:
-            mart.prepare(con, settings)
-        con.execute(load_sql(f"marts/{mart.name}"))
         for table in mart.tables:
             con.execute(
                 """

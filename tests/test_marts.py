@@ -213,6 +213,33 @@ def test_trend_slopes_on_series_with_known_slopes(con):
     assert (sep[0]["slope_points"], sep[0]["margin_slope_pp"]) == (3, D("2.0000"))
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [MartSettings(), dataclasses.replace(MartSettings(), slope_months=3, growth_months=2)],
+)
+def test_trends_of_many_months_at_once_match_month_by_month(monkeypatch, settings):
+    """customer_trends_grid.sql (one pass for many months) gives the rows that
+    customer_trends.sql (a join per month) gives, gaps in a customer's months included."""
+    series = {
+        "UP": [10, 12, 14, 16, 18, 20],
+        "DOWN": [20, 18, 16, 14, 12, 10],
+        "GAPS": [10, None, 12, None, None, 20],
+        "LATE": [None, None, None, -5, 10, 30],
+        "GONE": [30, 25, None, None, None, None],
+        "DIP": [30, 30, 30, 29, 28, 27],
+    }
+    results = []
+    for many in (1, 10_000):
+        monkeypatch.setattr(marts, "MANY_MONTHS", many)
+        for con in mart_store():
+            for period, customers in sorted(_trend_months(series).items()):
+                add_month(con, period, customers)
+            build(con, settings)
+            results.append(rows(con, "select * from marts.customer_trends order by all"))
+    assert len(results[0]) > 30
+    assert results[0] == results[1]
+
+
 def test_segment_rollup_and_erosion_while_growing(con):
     # Retail grows (revenue 1000 -> 1000 -> 1000 then 2000 x 3) while its margin falls 10 points
     for i, period in enumerate(["2024-07", "2024-08", "2024-09", "2024-10", "2024-11", "2024-12"]):

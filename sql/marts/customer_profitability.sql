@@ -5,40 +5,86 @@ delete from marts.customer_profitability
 where period in (select period from mart_targets);
 
 insert into marts.customer_profitability
-with ledger as (
+-- The months' ledger lines, each with its month: an equality join on the month (and the span of
+-- the months, which skips the rest of the ledger), not a range join per month.
+with lines as not materialized (
     select
         t.period,
         l.customer_id,
-        coalesce(sum(l.gross_amount) filter (l.document_type = 'invoice'), 0) as invoiced_gross,
-        coalesce(sum(l.gross_amount) filter (l.document_type = 'credit_note'), 0)
-            as credit_notes_gross,
-        sum(l.gross_amount) as gross_revenue,
-        sum(l.discount_amount) as discounts,
-        sum(l.off_invoice_amount) as off_invoice,
-        sum(l.cogs_amount) as cogs,
-        count(distinct l.document_id) filter (l.document_type = 'invoice') as orders,
-        count(distinct l.document_id) filter (l.document_type = 'credit_note') as credit_notes,
-        count(*) filter (l.document_type = 'invoice') as invoice_lines,
-        count(*) filter (l.document_type = 'credit_note') as credit_note_lines,
-        coalesce(sum(l.quantity) filter (l.document_type = 'invoice'), 0) as units_sold,
-        coalesce(-sum(l.quantity) filter (l.document_type = 'credit_note'), 0) as units_returned,
+        l.document_type,
+        l.document_id,
+        l.channel,
+        l.gross_amount,
+        l.discount_amount,
+        l.off_invoice_amount,
+        l.cogs_amount,
+        l.quantity,
     from raw.sales_ledger as l
-    join mart_targets as t
-        on l.posting_date >= t.period_start and l.posting_date < t.period_end
+    join mart_targets as t on date_trunc('month', l.posting_date)::date = t.period_start
+    where l.posting_date >= (select min(period_start) from mart_targets)
+        and l.posting_date < (select max(period_end) from mart_targets)
+),
+
+-- The lines summed per customer, channel and document type, once for the P&L and the channels.
+sums as (
+    select
+        period,
+        customer_id,
+        channel,
+        document_type,
+        sum(gross_amount) as gross_amount,
+        sum(discount_amount) as discount_amount,
+        sum(off_invoice_amount) as off_invoice_amount,
+        sum(cogs_amount) as cogs_amount,
+        sum(quantity) as quantity,
+        count(*) as lines,
+    from lines
     group by all
+),
+
+-- Documents are counted once per customer and month, whatever their lines.
+documents as (
+    select
+        period,
+        customer_id,
+        count(*) filter (document_type = 'invoice') as orders,
+        count(*) filter (document_type = 'credit_note') as credit_notes,
+    from (select distinct period, customer_id, document_type, document_id from lines)
+    group by all
+),
+
+ledger as (
+    select
+        s.period,
+        s.customer_id,
+        coalesce(sum(s.gross_amount) filter (s.document_type = 'invoice'), 0) as invoiced_gross,
+        coalesce(sum(s.gross_amount) filter (s.document_type = 'credit_note'), 0)
+            as credit_notes_gross,
+        sum(s.gross_amount) as gross_revenue,
+        sum(s.discount_amount) as discounts,
+        sum(s.off_invoice_amount) as off_invoice,
+        sum(s.cogs_amount) as cogs,
+        any_value(d.orders) as orders,
+        any_value(d.credit_notes) as credit_notes,
+        coalesce(sum(s.lines) filter (s.document_type = 'invoice'), 0)::bigint as invoice_lines,
+        coalesce(sum(s.lines) filter (s.document_type = 'credit_note'), 0)::bigint
+            as credit_note_lines,
+        coalesce(sum(s.quantity) filter (s.document_type = 'invoice'), 0) as units_sold,
+        coalesce(-sum(s.quantity) filter (s.document_type = 'credit_note'), 0) as units_returned,
+    from sums as s
+    join documents as d using (period, customer_id)
+    group by s.period, s.customer_id
 ),
 
 -- The channel that brought the customer most invoiced revenue in the month.
 channels as (
     select
-        t.period,
-        l.customer_id,
-        coalesce(l.channel, 'unknown') as channel,
-        sum(l.gross_amount - l.discount_amount - l.off_invoice_amount) as net,
-    from raw.sales_ledger as l
-    join mart_targets as t
-        on l.posting_date >= t.period_start and l.posting_date < t.period_end
-    where l.document_type = 'invoice'
+        period,
+        customer_id,
+        coalesce(channel, 'unknown') as channel,
+        sum(gross_amount) - sum(discount_amount) - sum(off_invoice_amount) as net,
+    from sums
+    where document_type = 'invoice'
     group by all
 ),
 
@@ -151,7 +197,52 @@ select
     bool_or(l.document_type = 'invoice') as purchase,
     sum(l.gross_amount - l.discount_amount - l.off_invoice_amount - l.cogs_amount) as margin,
 from raw.sales_ledger as l
-join mart_targets as t
-    on l.posting_date >= t.period_start and l.posting_date < t.period_end
+join mart_targets as t on date_trunc('month', l.posting_date)::date = t.period_start
+where l.posting_date >= (select min(period_start) from mart_targets)
+    and l.posting_date < (select max(period_end) from mart_targets)
 group by all
 order by 1, 3;
+
+-- The months' customer-months (internal, read by marts/clv_inputs), from their customer-days.
+delete from marts.customer_months
+where period in (select period from mart_targets);
+
+insert into marts.customer_months
+with days as (
+    select * from marts.customer_days where period in (select period from mart_targets)
+),
+
+months as (
+    select
+        period,
+        customer_id,
+        count(*) filter (purchase) as purchases,
+        min(day) filter (purchase) as first_purchase,
+        max(day) filter (purchase) as last_purchase,
+        arg_min(margin, day) filter (purchase) as first_margin,
+        sum(margin) as margin,
+    from days
+    group by all
+),
+
+-- The margin of days without a purchase (credit notes only) before the month's first purchase.
+early as (
+    select d.period, d.customer_id, sum(d.margin) as margin,
+    from days as d
+    join months as m using (period, customer_id)
+    where not d.purchase and d.day < m.first_purchase
+    group by all
+)
+
+select
+    m.period,
+    m.customer_id,
+    m.purchases,
+    m.first_purchase,
+    m.last_purchase,
+    m.first_margin,
+    m.margin - coalesce(e.margin, 0) - m.first_margin,
+    m.margin,
+from months as m
+left join early as e using (period, customer_id)
+order by 1, 2;

@@ -13,6 +13,21 @@ create table if not exists marts.customer_days (
     margin      decimal(38, 2) not null,
 );
 
+-- Internal, not published: each customer-month of marts.customer_days, rebuilt with it: its
+-- purchases (days with an invoice), the first and the last, the margin of the first purchase day,
+-- of the month's days after it and of all its days. The CLV windows are whole months, so the
+-- CLV inputs add these up per window instead of every customer-day of every window.
+create table if not exists marts.customer_months (
+    period          varchar not null,
+    customer_id     varchar not null,
+    purchases       bigint not null,
+    first_purchase  date,
+    last_purchase   date,
+    first_margin    decimal(38, 2),
+    after_first     decimal(38, 2),
+    margin          decimal(38, 2) not null,
+);
+
 create table if not exists marts.customer_profitability (
     period                  varchar not null,
     customer_id             varchar not null,

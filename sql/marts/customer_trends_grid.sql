@@ -1,0 +1,200 @@
+-- Rebuild marts.customer_trends for the months in mart_targets, for every customer with a
+-- profitability row in the 12 months ending with the month. Months are numbered
+-- year * 12 + month so that windows are integer ranges. The margin slope is the least-squares
+-- slope, computed from exact sums (n*Sxy - Sx*Sy) / (n*Sxx - Sx^2) so that re-runs give
+-- identical values; only the final division is in floating point, then rounded.
+delete from marts.customer_trends
+where period in (select period from mart_targets);
+
+insert into marts.customer_trends
+with targets as (
+    select period, year(period_start) * 12 + month(period_start) as mi,
+    from mart_targets
+),
+
+bounds as (
+    select
+        min(t.mi) - greatest(12, 2 * any_value(p.growth_months) - 1) as first_mi,
+        max(t.mi) as last_mi,
+    from targets as t
+    cross join mart_params as p
+),
+
+series as (
+    select
+        c.customer_id,
+        cast(left(c.period, 4) as integer) * 12 + cast(right(c.period, 2) as integer) as mi,
+        c.net_revenue,
+        c.cost_to_serve,
+        c.operating_profit,
+        case
+            when c.net_revenue > 0 then round(c.operating_profit * 100 / c.net_revenue, 4)
+        end::decimal(18, 4) as margin,
+    from marts.customer_profitability as c
+    cross join bounds as b
+    where cast(left(c.period, 4) as integer) * 12 + cast(right(c.period, 2) as integer)
+        between b.first_mi and b.last_mi
+),
+
+-- A month "declined" when the month before has a margin and this month's is lower.
+declines as (
+    select
+        customer_id,
+        mi,
+        coalesce(
+            lag(mi) over w = mi - 1 and margin < lag(margin) over w, false
+        ) as declined,
+    from series
+    window w as (partition by customer_id order by mi)
+),
+
+streaks as (
+    select
+        customer_id,
+        mi,
+        if(declined, least(12, mi - min(mi) over (partition by customer_id, grp) + 1), 0)
+            as streak,
+    from (
+        select
+            *,
+            mi - row_number() over (partition by customer_id, declined order by mi) as grp,
+        from declines
+    )
+),
+
+-- Every customer of the series on every month of it, with running totals to date: a window's
+-- total is the running total at its last month less the one just before it starts (lag), one
+-- pass for all month ends instead of joining every month end to every month of its windows.
+grid as (
+    select c.customer_id, unnest(range(b.first_mi, b.last_mi + 1)) as mi,
+    from (select distinct customer_id from series) as c
+    cross join bounds as b
+),
+
+running as (
+    select
+        g.customer_id,
+        g.mi,
+        count(s.mi) over w as rows_,
+        coalesce(sum(s.operating_profit) over w, 0) as profit,
+        coalesce(sum(s.net_revenue) over w, 0) as revenue,
+        coalesce(sum(s.cost_to_serve) over w, 0) as cost,
+        count(s.margin) over w as points,
+        coalesce(sum(if(s.margin is not null, g.mi, null)) over w, 0) as sum_mi,
+        coalesce(sum(if(s.margin is not null, g.mi * g.mi, null)) over w, 0) as sum_mi2,
+        coalesce(sum(s.margin) over w, 0) as sum_margin,
+        coalesce(sum(g.mi * s.margin) over w, 0) as sum_mi_margin,
+    from grid as g
+    left join series as s using (customer_id, mi)
+    window w as (
+        partition by g.customer_id order by g.mi rows between unbounded preceding and current row
+    )
+),
+
+-- The running totals just before each window: 3, 6 and 12 months, the slope window (no longer
+-- than the months read before the month end, as the series holds), the growth windows.
+lagged as (
+    select
+        r.*,
+        lag(rows_, 12, 0) over l as rows_12,
+        lag(profit, 3, 0) over l as profit_3,
+        lag(profit, 6, 0) over l as profit_6,
+        lag(profit, 12, 0) over l as profit_12,
+        lag(revenue, 3, 0) over l as revenue_3,
+        lag(revenue, 6, 0) over l as revenue_6,
+        lag(revenue, 12, 0) over l as revenue_12,
+        lag(points, k.slope, 0) over l as points_s,
+        lag(sum_mi, k.slope, 0) over l as sum_mi_s,
+        lag(sum_mi2, k.slope, 0) over l as sum_mi2_s,
+        lag(sum_margin, k.slope, 0) over l as sum_margin_s,
+        lag(sum_mi_margin, k.slope, 0) over l as sum_mi_margin_s,
+        lag(rows_, k.growth, 0) over l as rows_g,
+        lag(revenue, k.growth, 0) over l as revenue_g,
+        lag(cost, k.growth, 0) over l as cost_g,
+        lag(rows_, 2 * k.growth, 0) over l as rows_2g,
+        lag(revenue, 2 * k.growth, 0) over l as revenue_2g,
+        lag(cost, 2 * k.growth, 0) over l as cost_2g,
+    from running as r
+    cross join (
+        select
+            least(slope_months, greatest(12, 2 * growth_months) + 1) as slope,
+            growth_months as growth,
+        from mart_params
+    ) as k
+    window l as (partition by r.customer_id order by r.mi)
+),
+
+windows as (
+    select
+        t.period,
+        t.mi,
+        g.customer_id,
+        g.profit - g.profit_3 as profit_3m,
+        g.profit - g.profit_6 as profit_6m,
+        g.profit - g.profit_12 as profit_12m,
+        g.revenue - g.revenue_3 as revenue_3m,
+        g.revenue - g.revenue_6 as revenue_6m,
+        g.revenue - g.revenue_12 as revenue_12m,
+        g.points - g.points_s as n,
+        -- sums of (month - t.mi) and its square over the points, exactly
+        ((g.sum_mi - g.sum_mi_s) - (g.points - g.points_s) * t.mi)::hugeint as sx,
+        (
+            (g.sum_mi2 - g.sum_mi2_s)
+            - 2 * t.mi * (g.sum_mi - g.sum_mi_s)
+            + (g.points - g.points_s) * t.mi * t.mi
+        )::hugeint as sxx,
+        (g.sum_margin - g.sum_margin_s)::decimal(38, 4) as sy,
+        (
+            (g.sum_mi_margin - g.sum_mi_margin_s) - t.mi * (g.sum_margin - g.sum_margin_s)
+        )::decimal(38, 4) as sxy,
+        if(g.rows_ > g.rows_g, g.revenue - g.revenue_g, null) as revenue_recent,
+        if(g.rows_g > g.rows_2g, g.revenue_g - g.revenue_2g, null) as revenue_prior,
+        if(g.rows_ > g.rows_g, g.cost - g.cost_g, null) as cost_recent,
+        if(g.rows_g > g.rows_2g, g.cost_g - g.cost_2g, null) as cost_prior,
+    from targets as t
+    join lagged as g on g.mi = t.mi
+    where g.rows_ > g.rows_12
+),
+
+measured as (
+    select
+        w.*,
+        case
+            when w.n >= 3
+                then round((w.n * w.sxy - w.sx * w.sy) / (w.n * w.sxx - w.sx * w.sx), 4)
+        end as margin_slope_pp,
+        coalesce(st.streak, 0) as months_declining,
+    from windows as w
+    left join streaks as st on st.customer_id = w.customer_id and st.mi = w.mi
+)
+
+select
+    m.period,
+    m.customer_id,
+    coalesce(k.segment, 'unknown'),
+    m.profit_3m,
+    m.profit_6m,
+    m.profit_12m,
+    m.revenue_12m,
+    case when m.revenue_3m > 0 then round(m.profit_3m * 100 / m.revenue_3m, 2) end,
+    case when m.revenue_6m > 0 then round(m.profit_6m * 100 / m.revenue_6m, 2) end,
+    case when m.revenue_12m > 0 then round(m.profit_12m * 100 / m.revenue_12m, 2) end,
+    m.margin_slope_pp,
+    m.n,
+    case
+        when m.revenue_prior > 0 then round((m.revenue_recent - m.revenue_prior) * 100 / m.revenue_prior, 2)
+    end,
+    case
+        when m.cost_prior > 0 then round((m.cost_recent - m.cost_prior) * 100 / m.cost_prior, 2)
+    end,
+    m.months_declining,
+    case
+        when m.margin_slope_pp is null then 'insufficient history'
+        when m.margin_slope_pp <= -p.stable_slope_pp or m.months_declining >= p.declining_months
+            then 'declining'
+        when m.margin_slope_pp >= p.stable_slope_pp then 'improving'
+        else 'stable'
+    end,
+from measured as m
+cross join mart_params as p
+left join raw.customers as k on k.customer_id = m.customer_id;
