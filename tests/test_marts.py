@@ -213,6 +213,26 @@ def test_trend_slopes_on_series_with_known_slopes(con):
     assert (sep[0]["slope_points"], sep[0]["margin_slope_pp"]) == (3, D("2.0000"))
 
 
+@pytest.mark.parametrize("many", [1, 10_000])
+def test_months_declining_counts_only_the_current_run_of_falls(monkeypatch, con, many):
+    """Falls, a rise, then falls again: the streak restarts after the rise (it once counted the
+    earlier run too when a rising month shared its group number). Both SQL versions."""
+    monkeypatch.setattr(marts, "MANY_MONTHS", many)
+    series = {"BOUNCE": [30, 28, 26, 27, 25, 24], "AGAIN": [30, 28, 26, 27, 25, 26]}
+    for period, customers in sorted(_trend_months(series).items()):
+        add_month(con, period, customers)
+    build(con)
+    got = rows(
+        con,
+        "select customer_id, period, months_declining from marts.customer_trends "
+        "order by customer_id, period",
+    )
+    by_customer: dict[str, list[int]] = {}
+    for r in got:
+        by_customer.setdefault(r["customer_id"], []).append(r["months_declining"])
+    assert by_customer == {"BOUNCE": [0, 1, 2, 0, 1, 2], "AGAIN": [0, 1, 2, 0, 1, 0]}
+
+
 @pytest.mark.parametrize(
     "settings",
     [MartSettings(), dataclasses.replace(MartSettings(), slope_months=3, growth_months=2)],
@@ -227,6 +247,7 @@ def test_trends_of_many_months_at_once_match_month_by_month(monkeypatch, setting
         "LATE": [None, None, None, -5, 10, 30],
         "GONE": [30, 25, None, None, None, None],
         "DIP": [30, 30, 30, 29, 28, 27],
+        "BOUNCE": [30, 28, 26, 27, 25, 24],
     }
     results = []
     for many in (1, 10_000):

@@ -52,7 +52,7 @@ streaks as (
     select
         customer_id,
         mi,
-        if(declined, least(12, mi - min(mi) over (partition by customer_id, grp) + 1), 0)
+        if(declined, least(12, mi - min(mi) over (partition by customer_id, declined, grp) + 1), 0)
             as streak,
     from (
         select
