@@ -47,13 +47,7 @@ from pfd_pipeline.landing import (
 )
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.validation import (
-    FILE_ID,
-    ROW_NUMBER,
-    ValidationContext,
-    ValidationResult,
-    validate,
-)
+from pfd_pipeline.validation import FILE_ID, ROW_NUMBER, ValidationContext, validate
 from pfd_pipeline.warehouse import execute_with_frame
 
 MAX_LISTED_FAILURES = 10
@@ -149,12 +143,12 @@ def ingest_source(
     try:
         shown = progress.current().stage(f"ingest {source.name}", total=len(outcomes))
         loaded = _loaded_digests(con, source)
-        with shown as stage, ThreadPoolExecutor(1, thread_name_prefix="pfd-validate") as pool:
+        with shown as stage:
             for batch, members in _batches(
                 outcomes, loaded, batch_rows, failures, seconds, stage.advance
             ):
                 with _timed(seconds, "validate"):
-                    result = _validate_in_halves(pool, source, batch.frame, ctx)
+                    result = validate(source, batch.frame, ctx)
                     _count(members, result.accepted, result.rejected)
                     rejected = _with_raw_records(result.rejected, batch.delivered)
                 # Each batch commits on its own: one transaction over a whole first load
@@ -217,7 +211,7 @@ def _identify(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> list[
     """Give each new file an id; whether it is a duplicate is told once it is hashed."""
     if not files:
         return []
-    ids = sorted(  # ascending in file order: batches are split between files by id
+    ids = sorted(  # ascending, in file order
         r[0]
         for r in con.execute(
             "SELECT nextval('audit.file_id_seq') FROM range(?)", [len(files)]
@@ -321,25 +315,6 @@ def _read_ahead(
                 yield pending.popleft()
         while pending:
             yield pending.popleft()
-
-
-def _validate_in_halves(
-    pool: ThreadPoolExecutor, source: Source, frame: pl.DataFrame, ctx: ValidationContext
-) -> ValidationResult:
-    """Validate a batch as two halves split between files, one on a worker thread: pandera runs
-    one check at a time and polars runs most string checks on one core, so the halves keep both
-    cores busy. Files stay whole (keys are unique per file), and the results keep file order."""
-    ids = frame.get_column(FILE_ID)
-    split = ids.search_sorted(ids[frame.height // 2], side="left") if frame.height else 0
-    if split == 0:  # one file
-        return validate(source, frame, ctx)
-    head = pool.submit(validate, source, frame.slice(0, split), ctx)
-    tail = validate(source, frame.slice(split), ctx)
-    first = head.result()
-    return ValidationResult(
-        accepted=pl.concat([first.accepted, tail.accepted]),
-        rejected=pl.concat([first.rejected, tail.rejected]),
-    )
 
 
 def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:

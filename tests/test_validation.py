@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import polars as pl
@@ -23,7 +22,6 @@ import pytest
 from pandera.config import ValidationDepth, config_context
 from polars.testing import assert_frame_equal
 
-from pfd_pipeline.ingest import _validate_in_halves
 from pfd_pipeline.sources import (
     ACTIVITIES,
     CUSTOMERS,
@@ -626,17 +624,6 @@ def catalogue_results() -> dict[str, tuple[pl.DataFrame, ValidationResult]]:
         frame = batch(source, _catalogue_rows(name))
         out[name] = (frame, validate(source, frame, CTX))
     return out
-
-
-@pytest.mark.parametrize("name", list(SOURCES))
-def test_batch_validated_in_halves_gives_the_same_result(catalogue_results, name):
-    """Ingestion validates a batch as two halves split between files, on two threads."""
-    frame, whole = catalogue_results[name]
-    with ThreadPoolExecutor(1) as pool:
-        halves = _validate_in_halves(pool, SOURCES[name], frame, CTX)
-    assert frame[FILE_ID].n_unique() > 1  # there is a split to make
-    assert_frame_equal(halves.accepted, whole.accepted)
-    assert_frame_equal(halves.rejected, whole.rejected)
 
 
 def test_catalogue_covers_every_rule():
