@@ -292,6 +292,12 @@ MIN_MARGIN_CUSTOMERS = 10  # fewer repeat buyers with a positive margin: no Gamm
 FIT_SAMPLE = 20_000
 
 
+# From this many month ends at once, the CLV inputs are added up on one grid of running totals
+# (sql/marts/clv_inputs.sql); fewer, e.g. a daily run's one, join each month end to its window
+# (clv_inputs_few.sql), which for one month end costs a fraction of the grid.
+GRID_FROM_MONTHS = 4
+
+
 def fit_sample(customers: int) -> np.ndarray:
     """Positions of the customers (sorted by id) the month's models are fitted on."""
     step = max(1, -(-customers // FIT_SAMPLE))
@@ -302,7 +308,9 @@ def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> None
     """Fit both models once per month in mart_targets on the inputs of sql/marts/clv_inputs.sql
     and leave the results in temp tables clv_inputs, clv_scores (per customer) and clv_fits (per
     month) for sql/marts/customer_lifetime_value.sql."""
-    con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
+    months = con.execute("select count(*) from mart_targets").fetchall()[0][0]
+    inputs_sql = "marts/clv_inputs" if months >= GRID_FROM_MONTHS else "marts/clv_inputs_few"
+    con.execute("create or replace temp table clv_inputs as " + load_sql(inputs_sql))
     inputs = pl.from_arrow(con.sql("select * from clv_inputs").to_arrow_table())
     scores, fits = [], []
     # The optimiser calls BLAS on vectors of 3-4 numbers: OpenBLAS threads only add overhead

@@ -13,6 +13,7 @@ from mart_helpers import JANUARY, add_month, build, fixed_scores, mart_store, ro
 
 from pfd_pipeline import marts, summary
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
+from pfd_pipeline.sql import load_sql
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
 
@@ -339,3 +340,37 @@ def test_clv_settings_change_the_fingerprint(tmp_path):
     settings = Settings.load(tmp_path / "landing", tmp_path / "warehouse", config).marts
     assert settings.clv_annual_discount_rate == D("0.08")
     assert settings.fingerprint() != MartSettings().fingerprint()
+
+
+def test_clv_inputs_for_few_months_match_the_grid(con):
+    """clv_inputs_few.sql (each month end joined to its window, for a daily run's month) gives
+    the rows clv_inputs.sql (running totals on a grid, for many months) gives: credit notes, gaps
+    of months without orders, a customer who stops and one who starts late included."""
+    tiny_case(con)
+    for i in range(12):
+        cid = f"C{i:02d}"
+        customer(con, cid, "2023-01-01")
+        for k in range(1 + i % 5):
+            day = dt.date(2024, 11, 4) + dt.timedelta(days=(23 * k + 9 * i) % 200)
+            line(con, f"{cid}-{k}", day.isoformat(), cid, 100 + 10 * k, 60 + i)
+        if i % 3 == 0:
+            line(con, f"{cid}-r", "2025-03-12", cid, -40, -25, credit=True)
+    costs = {"2024-12": {"C01": 7}, "2025-02": {"C02": 11, "C03": 5}}
+    for month in ("2024-11", "2024-12", "2025-03", "2025-04", "2025-05", "2025-06"):
+        allocated(con, month, costs.get(month, {}))
+    allocated(con, "2025-02", {"A": 30, **costs["2025-02"]})
+    build(con, ONE_MONTH)
+    periods = [
+        r[0]
+        for r in con.execute(
+            "select distinct period from marts.customer_months order by 1"
+        ).fetchall()
+    ]
+    assert len(periods) >= 6
+    for targets in (periods, periods[-1:], periods[2:3]):
+        marts._bind(con, targets, ONE_MONTH)
+        got = {
+            name: con.execute(load_sql(f"marts/{name}")).fetchall()
+            for name in ("clv_inputs", "clv_inputs_few")
+        }
+        assert got["clv_inputs"] and got["clv_inputs"] == got["clv_inputs_few"], targets

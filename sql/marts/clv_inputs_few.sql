@@ -1,0 +1,87 @@
+-- What the CLV models need, as sql/marts/clv_inputs.sql computes it, for a few month ends (the
+-- daily run's one): each month end is joined to the customer-months of its own window and they
+-- are added up per customer, which for one month end costs a fraction of the grid of running
+-- totals that clv_inputs.sql lays out for many. The two must give the same rows (a test checks).
+with targets as (
+    select
+        t.period,
+        t.period_end,
+        t.period_start - to_months(p.clv_calibration_months - 1) as window_start,
+        strftime(t.period_start - to_months(p.clv_calibration_months - 1), '%Y-%m')
+            as first_period,
+    from mart_targets as t
+    cross join mart_params as p
+),
+
+months as (
+    select
+        t.period,
+        m.customer_id,
+        m.period as month,
+        m.purchases,
+        m.first_purchase,
+        m.last_purchase,
+        m.first_margin,
+        m.after_first,
+        m.margin,
+    from targets as t
+    join marts.customer_months as m on m.period between t.first_period and t.period
+),
+
+-- the window's first month with purchases, and what the window adds up to
+totals as (
+    select
+        period,
+        customer_id,
+        min(month) filter (purchases > 0) as first_month,
+        sum(purchases) as purchases,
+        max(last_purchase) as last_purchase,
+    from months
+    group by all
+    having min(month) filter (purchases > 0) is not null
+),
+
+costs as (
+    select t.period, c.customer_id, sum(c.cost_to_serve) as cost_to_serve,
+    from targets as t
+    join marts.customer_profitability as c on c.period between t.first_period and t.period
+    group by all
+),
+
+buyers as (
+    select
+        s.period,
+        s.customer_id,
+        f.first_purchase,
+        s.last_purchase,
+        s.purchases::bigint as purchases,
+        f.first_margin,
+        (coalesce(sum(m.margin) filter (m.month > s.first_month), 0) + f.after_first)
+            ::decimal(38, 2) as repeat_margin,
+        coalesce(any_value(c.cost_to_serve), 0)::decimal(38, 2) as cost_to_serve,
+    from totals as s
+    join months as f
+        on f.period = s.period and f.customer_id = s.customer_id and f.month = s.first_month
+    join months as m on m.period = s.period and m.customer_id = s.customer_id
+    left join costs as c on c.period = s.period and c.customer_id = s.customer_id
+    group by s.period, s.customer_id, f.first_purchase, s.last_purchase, s.purchases,
+        f.first_margin, f.after_first, s.first_month
+)
+
+select
+    b.period,
+    b.customer_id,
+    strftime(t.window_start, '%Y-%m') as calibration_start,
+    b.first_purchase,
+    b.last_purchase,
+    b.purchases,
+    b.purchases - 1 as repeat_purchases,
+    (b.last_purchase - b.first_purchase) / 7.0 as recency_weeks,
+    (t.period_end - b.first_purchase) / 7.0 as age_weeks,
+    b.first_margin,
+    b.repeat_margin,
+    case when b.purchases > 1 then b.repeat_margin / (b.purchases - 1) end as mean_repeat_margin,
+    b.cost_to_serve / b.purchases as cost_to_serve_per_order,
+from buyers as b
+join targets as t using (period)
+order by b.period, b.customer_id;
