@@ -292,25 +292,26 @@ MIN_MARGIN_CUSTOMERS = 10  # fewer repeat buyers with a positive margin: no Gamm
 FIT_SAMPLE = 20_000
 
 
-# From this many month ends at once, the CLV inputs are added up on one grid of running totals
-# (sql/marts/clv_inputs.sql); fewer, e.g. a daily run's one, join each month end to its window
-# (clv_inputs_few.sql), which for one month end costs a fraction of the grid.
-GRID_FROM_MONTHS = 4
-
-
 def fit_sample(customers: int) -> np.ndarray:
     """Positions of the customers (sorted by id) the month's models are fitted on."""
     step = max(1, -(-customers // FIT_SAMPLE))
     return np.arange(0, customers, step)
 
 
-def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> None:
-    """Fit both models once per month in mart_targets on the inputs of sql/marts/clv_inputs.sql
-    and leave the results in temp tables clv_inputs, clv_scores (per customer) and clv_fits (per
-    month) for sql/marts/customer_lifetime_value.sql."""
-    months = con.execute("select count(*) from mart_targets").fetchall()[0][0]
-    inputs_sql = "marts/clv_inputs" if months >= GRID_FROM_MONTHS else "marts/clv_inputs_few"
+def stage_inputs(con: duckdb.DuckDBPyConnection, many: bool) -> None:
+    """Temp table clv_inputs for the months in mart_targets: for many months at once from one grid
+    of running totals (sql/marts/clv_inputs.sql), for a few (a daily run's one) by joining each
+    month end to its window (clv_inputs_few.sql), which costs a fraction of the grid; the same
+    rows either way."""
+    inputs_sql = "marts/clv_inputs" if many else "marts/clv_inputs_few"
     con.execute("create or replace temp table clv_inputs as " + load_sql(inputs_sql))
+
+
+def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
+    """Fit both models once per month in mart_targets on the inputs (`stage_inputs`; `many`:
+    many months at once) and leave the results in temp tables clv_inputs, clv_scores (per
+    customer) and clv_fits (per month) for sql/marts/customer_lifetime_value.sql."""
+    stage_inputs(con, many)
     inputs = pl.from_arrow(con.sql("select * from clv_inputs").to_arrow_table())
     scores, fits = [], []
     # The optimiser calls BLAS on vectors of 3-4 numbers: OpenBLAS threads only add overhead

@@ -22,7 +22,8 @@ from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import table_exists
 
-# From this many months rebuilt at once, a mart with a `many` SQL file uses it.
+# From this many months rebuilt at once, a mart with a `many` SQL file uses it (and `prepare`
+# steps are told so: the CLV inputs switch the same way).
 MANY_MONTHS = 4
 
 # Historical value is the profit of every month to date: a change to any earlier month counts.
@@ -39,8 +40,9 @@ class Mart:
     reads: tuple[str, ...] = ()
     # Further tables the same SQL file writes, in the same transaction and with the same months.
     also_writes: tuple[str, ...] = ()
-    # A step before the SQL, e.g. the CLV model fits, leaving temp tables for it to read.
-    prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings], None] | None = None
+    # A step before the SQL, e.g. the CLV model fits, leaving temp tables for it to read; told
+    # whether MANY_MONTHS months or more are rebuilt at once, like the choice of `many` below.
+    prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings, bool], None] | None = None
     # Run the SQL once per month, oldest first (in the same transaction): its months do not read
     # each other's rows being rebuilt, or read them from the table once rebuilt, and one month at
     # a time keeps its hash tables in memory where all months at once would spill to disk.
@@ -154,10 +156,11 @@ def rebuild(
     try:
         for batch in [[p] for p in periods] if mart.by_month else [periods]:
             _bind(con, batch, settings)
+            many = len(batch) >= MANY_MONTHS
             if mart.prepare is not None:
-                mart.prepare(con, settings)
-            many = mart.many is not None and len(batch) >= MANY_MONTHS
-            con.execute(load_sql(f"marts/{mart.many if many else mart.name}"))
+                mart.prepare(con, settings, many)
+            sql = mart.many if many and mart.many is not None else mart.name
+            con.execute(load_sql(f"marts/{sql}"))
         _bind(con, periods, settings)
         for table in mart.tables:
             con.execute(

@@ -151,7 +151,7 @@ def write_run_stats(
     run_id: str,
     elapsed: float,
     stages: dict[str, float],
-    steps: dict[str, float] | None = None,
+    steps: dict[str, float],
 ) -> None:
     """The last run's timings and volumes, as JSON beside the warehouse (read by the benchmark)."""
     con = duckdb.connect(str(settings.work_db), read_only=True)
@@ -175,7 +175,7 @@ def write_run_stats(
         "rows_read": {name: int(rows.get(name, 0)) for name in SOURCES},
         "step_seconds": {
             step: round(value, 3)
-            for step, value in sorted((steps or {}).items(), key=lambda item: -item[1])
+            for step, value in sorted(steps.items(), key=lambda item: -item[1])
         },
     }
     path = settings.warehouse_dir / RUN_STATS_FILE

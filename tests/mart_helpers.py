@@ -12,9 +12,8 @@ import duckdb
 import polars as pl
 
 from pfd_pipeline import allocate, marts
-from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA
+from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA, stage_inputs
 from pfd_pipeline.settings import MartSettings
-from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import ensure_schema
 
 DEFAULTS = MartSettings()
@@ -74,8 +73,8 @@ def fixed_scores(values: dict[str, float], status: str = "fixed"):
     expected and 2.5 after discounting, P(alive) 0.8. So clv = 2.5 x values[customer]. Each
     month's fit has `status` and counts every customer with orders as fitted."""
 
-    def prepare(con, settings) -> None:
-        con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
+    def prepare(con, settings, many: bool) -> None:
+        stage_inputs(con, many)
         inputs = con.execute(
             "select period, customer_id, cost_to_serve_per_order::double from clv_inputs"
         ).fetchall()

@@ -39,7 +39,7 @@ ALLOWED = {
     "_literal(text)",
     "column",  # catalog.yaml column names, checked against the tables before publishing
     "PREVIEW_ROWS",
-    "mart.many if many else mart.name",  # marts.Mart: fixed names of sql/marts files
+    "sql",  # marts.rebuild: Mart.name or Mart.many, fixed names of sql/marts files
     "s.table",  # runner: sources.SOURCES
     # publish.describe: the catalog's own text, quoted by _literal
     "_literal(f'{doc.description} Grain: {doc.grain}.')",
