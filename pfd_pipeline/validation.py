@@ -281,6 +281,12 @@ def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(schema={"index": pl.Int64, "column_name": pl.String, "rule": pl.String})
 
 
+def _not_among(failures: pl.DataFrame) -> pl.Expr:
+    """True for the rows whose position is not among the failures' (the order stays; a filter
+    is several times cheaper than an anti join, which copies every row even when none fail)."""
+    return ~pl.col(POSITION).is_in(failures.get_column(POSITION).implode())
+
+
 def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> ValidationResult:
     """Split a batch of raw rows (strings, with _file_id/_row_number/_raw_record) into accepted
     and rejected.
@@ -290,9 +296,7 @@ def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> Val
     """
     batch = batch.with_row_index(POSITION).with_columns(pl.col(POSITION).cast(pl.Int64))
     raw_fail = _failures(raw_schema(source), batch).with_columns(pl.col("index").alias(POSITION))
-    passed = batch.join(
-        raw_fail.select(POSITION).unique(), on=POSITION, how="anti", maintain_order="left"
-    )
+    passed = batch.filter(_not_among(raw_fail))
     typed = parse(source, passed)
     typed_fail = _failures(typed_schema(source, ctx), typed).join(
         typed.select(pl.col(POSITION))
@@ -333,7 +337,5 @@ def validate(source: Source, batch: pl.DataFrame, ctx: ValidationContext) -> Val
         )
         .sort(FILE_ID, ROW_NUMBER)
     )
-    accepted = typed.join(
-        per_row.select(POSITION), on=POSITION, how="anti", maintain_order="left"
-    ).select(*source.column_names, FILE_ID, ROW_NUMBER)
+    accepted = typed.filter(_not_among(per_row)).select(*source.column_names, FILE_ID, ROW_NUMBER)
     return ValidationResult(accepted=accepted, rejected=rejected)
