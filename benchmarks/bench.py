@@ -100,6 +100,8 @@ copy (
 class Measure:
     seconds: float
     peak_rss_gb: float
+    peak_rss_at: float  # Unix time when the peak was sampled
+    peak_rss_step: str = ""  # the Dagster step running then (pipeline runs)
     stages: dict[str, float] = field(default_factory=dict)
     ingest_steps: dict[str, float] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)  # Dagster step -> seconds
@@ -161,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(warehouse, ignore_errors=True)
         builds.append(pipeline_run(landing, warehouse))
         print(f"  full build: {builds[-1].seconds:.1f} s {builds[-1].stages}", flush=True)
+        print(
+            f"    peak RSS {builds[-1].peak_rss_gb} GB in {builds[-1].peak_rss_step}",
+            flush=True,
+        )
         print(f"    slowest steps: {slowest(builds[-1].steps)}", flush=True)
 
     daily = []
@@ -184,7 +190,15 @@ def pipeline_run(landing: Path, warehouse: Path) -> Measure:
     stats = json.loads((warehouse / "last_run_stats.json").read_text(encoding="utf-8"))
     result.stages = stats["stage_seconds"]
     result.ingest_steps = stats["ingest_step_seconds"]
-    result.steps = stats.get("step_seconds", {})
+    result.steps = stats["step_seconds"]
+    result.peak_rss_step = next(
+        (
+            step
+            for step, (start, end) in stats["step_spans"].items()
+            if start <= result.peak_rss_at <= end
+        ),
+        "between steps",
+    )
     return result
 
 
@@ -221,12 +235,14 @@ def measure(command: list[str], env: dict | None = None, stdin: str | None = Non
         stderr=subprocess.STDOUT,
         text=True,
     )
-    peak = [0]
+    peak = [0, 0.0]  # bytes, Unix time
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
-            peak[0] = max(peak[0], tree_rss(process.pid))
+            rss = tree_rss(process.pid)
+            if rss > peak[0]:
+                peak[:] = [rss, time.time()]
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -236,7 +252,7 @@ def measure(command: list[str], env: dict | None = None, stdin: str | None = Non
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
-    return Measure(round(elapsed, 2), round(peak[0] / 2**30, 2))
+    return Measure(round(elapsed, 2), round(peak[0] / 2**30, 2), peak[1])
 
 
 def tree_rss(pid: int) -> int:
@@ -311,6 +327,7 @@ def summarise(args, customers, volume, generated, floors, builds, daily) -> dict
         "full_build_seconds": build_s,
         "full_build_runs": [b.seconds for b in builds],
         "full_build_peak_rss_gb": max(b.peak_rss_gb for b in builds),
+        "full_build_peak_rss_step": max(builds, key=lambda b: b.peak_rss_gb).peak_rss_step,
         "build_to_floor": round(build_s / floor_s, 2),
         "stage_seconds": stages,
         "stage_rows_per_second": {s: round(rows / v) if v else None for s, v in stages.items()},
@@ -340,6 +357,7 @@ def print_table(r: dict) -> None:
     line("full build (median s)", f"{r['full_build_seconds']} s")
     line("full build / floor", f"{r['build_to_floor']}x")
     line("full build peak RSS (GB, process tree)", f"{r['full_build_peak_rss_gb']}")
+    line("  reached in step", r["full_build_peak_rss_step"])
     for stage, seconds in r["stage_seconds"].items():
         rate = r["stage_rows_per_second"][stage]
         line(f"  {stage} (s, input rows/s)", f"{seconds} s, {rate:,}/s" if rate else f"{seconds} s")

@@ -80,7 +80,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     if not result.success:
         raise RunFailed(_failure_message(result))
     stages = stage_seconds(defs, instance, result)
-    write_run_stats(settings, result.run_id, elapsed, stages, step_seconds(instance, result))
+    write_run_stats(settings, result.run_id, elapsed, stages, step_spans(instance, result))
     return (
         f"Run {result.run_id[:8]} finished in {elapsed:.1f} s; {plan.describe()}.\n"
         + "Stages: "
@@ -135,12 +135,12 @@ def stage_seconds(
     return seconds
 
 
-def step_seconds(
+def step_spans(
     instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
-) -> dict[str, float]:
-    """Wall seconds of each Dagster step (an asset, or a group of checks) of a run."""
+) -> dict[str, tuple[float, float]]:
+    """(start, end) in Unix seconds of each Dagster step (an asset, or a group of checks)."""
     return {
-        step.step_key: step.end_time - step.start_time
+        step.step_key: (step.start_time, step.end_time)
         for step in instance.get_run_step_stats(result.run_id)
         if step.start_time and step.end_time
     }
@@ -151,7 +151,7 @@ def write_run_stats(
     run_id: str,
     elapsed: float,
     stages: dict[str, float],
-    steps: dict[str, float],
+    steps: dict[str, tuple[float, float]],
 ) -> None:
     """The last run's timings and volumes, as JSON beside the warehouse (read by the benchmark)."""
     con = duckdb.connect(str(settings.work_db), read_only=True)
@@ -174,8 +174,14 @@ def write_run_stats(
         },
         "rows_read": {name: int(rows.get(name, 0)) for name in SOURCES},
         "step_seconds": {
-            step: round(value, 3)
-            for step, value in sorted(steps.items(), key=lambda item: -item[1])
+            step: round(end - start, 3)
+            for step, (start, end) in sorted(
+                steps.items(), key=lambda item: item[1][0] - item[1][1]
+            )
+        },
+        # when each step ran (Unix seconds), so that a memory peak can be placed in its step
+        "step_spans": {
+            step: [round(start, 3), round(end, 3)] for step, (start, end) in steps.items()
         },
     }
     path = settings.warehouse_dir / RUN_STATS_FILE

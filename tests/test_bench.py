@@ -35,12 +35,18 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert results["full_build_seconds"] > 0 and results["floor_seconds"] > 0
     assert set(results["stage_seconds"]) == {"ingest", "validate", "allocate", "marts", "publish"}
     assert results["full_build_peak_rss_gb"] > 0
+    # the peak is placed in the Dagster step that ran when it was sampled (or between steps)
+    assert results["full_build_peak_rss_step"], results
+    assert "peak RSS " in done.stdout
     assert len(results["daily_runs"]) == 1
     assert "slowest steps: " in done.stdout
     stats = json.loads((tmp_path / "work" / "warehouse" / "last_run_stats.json").read_text())
     steps = stats["step_seconds"]  # every Dagster step of the last (daily) run, slowest first
     assert any(step.startswith("marts__") for step in steps), steps
     assert list(steps.values()) == sorted(steps.values(), reverse=True)
+    spans = stats["step_spans"]
+    assert set(spans) == set(steps)
+    assert all(start <= end for start, end in spans.values())
 
     # the floor read the landing folder without the held-back day; the last month differs
     floor_file = tmp_path / "work" / "floor.parquet"
