@@ -2,10 +2,14 @@
 
 Readers never see a half-written state and never block a run:
 
-- DuckDB: the next file is written beside the published one (a copy of it, with only the
-  months rebuilt since the last publication replaced), checkpointed, then renamed over it.
-  A BI client holding the old file open keeps reading the old state; on reconnecting it opens
-  the new one. The file is written in a fixed storage version so older clients can open it.
+- DuckDB: the next file is written beside the published one, checkpointed, then renamed over
+  it. A BI client holding the old file open keeps reading the old state; on reconnecting it
+  opens the new one. The file is written in a fixed storage version so older clients can open
+  it. The next file is the previous publication's file (kept as `.pfd.duckdb.previous`, a hard
+  link taken before the rename) brought up to date: the months built since it was published are
+  replaced. So a daily run rewrites a month or two instead of copying the whole file, which
+  grows with the history. Where there is no such file, or a reader still holds it open (DuckDB's
+  lock says so), the published file is copied instead.
 - Parquet: each publication is a new folder under `.parquet-versions/` (unchanged months are
   hard links to the previous folder's files); `parquet` is a symlink switched in one rename.
   The previous folder is kept, so a reader mid-scan finishes on the files it listed.
@@ -40,6 +44,7 @@ PERIOD_TABLES = (MART_TABLES[0], *COST_TABLES, *MART_TABLES[1:])
 WHOLE_TABLES = {"rejected_rows": "audit.rejected_rows", "ingested_files": "audit.ingested_files"}
 PUBLISHED_TABLES = (*PERIOD_TABLES, *WHOLE_TABLES, "publication")
 ALIAS = "pfd_publish"
+PREVIOUS = "duckdb_previous"  # publication state of the kept previous file, as a target
 VERSIONS_DIR = ".parquet-versions"
 
 
@@ -145,16 +150,17 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
         return Publication("duckdb", target, False, periods, time.perf_counter() - started)
     _check_columns(con)
     next_file = target.with_name(f".{target.name}.next")
+    previous = target.with_name(f".{target.name}.previous")
     for leftover in (next_file, next_file.with_name(next_file.name + ".wal")):
         leftover.unlink(missing_ok=True)
+    written = periods  # the months to replace in the next file
     if not full:
-        shutil.copyfile(target, next_file)
-    con.execute(
-        f"ATTACH {_literal(next_file)} AS {ALIAS} "
-        f"(STORAGE_VERSION {_literal(settings.publish.storage_version)})"
-    )
+        written = _open_next(con, settings, target, previous, next_file, fingerprint, periods)
+    else:
+        previous.unlink(missing_ok=True)
+        _attach(con, settings, next_file)
     try:
-        _stage_periods(con, periods)
+        _stage_periods(con, written)
         if full:
             con.execute(f"CREATE SCHEMA {ALIAS}.marts")
         for table in PERIOD_TABLES:
@@ -162,7 +168,7 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
                 con.execute(
                     f"CREATE TABLE {ALIAS}.marts.{table} AS SELECT * FROM {source_of(table)}"
                 )
-            elif periods[table]:
+            elif written[table]:
                 con.execute(
                     f"DELETE FROM {ALIAS}.marts.{table} WHERE period IN "
                     "(SELECT period FROM publish_periods WHERE table_name = ?)",
@@ -184,12 +190,67 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
         con.execute(f"DETACH {ALIAS}")
         con.execute("DROP TABLE IF EXISTS publish_periods")
     _fsync(next_file)
+    if target.exists():
+        # keep the file being replaced for the next run; its state first, then the link, so
+        # that a recorded state is never newer than the file it describes
+        _copy_state(con, "duckdb", PREVIOUS)
+        previous.unlink(missing_ok=True)
+        os.link(target, previous)
     crash_point("before_duckdb_switch")
     os.replace(next_file, target)
     _fsync(target.parent)
     crash_point("after_duckdb_switch")
     _record(con, "duckdb", fingerprint, run_id, periods, full)
     return Publication("duckdb", target, full, periods, time.perf_counter() - started)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path) -> None:
+    con.execute(
+        f"ATTACH {_literal(path)} AS {ALIAS} "
+        f"(STORAGE_VERSION {_literal(settings.publish.storage_version)})"
+    )
+
+
+def _open_next(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    target: Path,
+    previous: Path,
+    next_file: Path,
+    fingerprint: str,
+    periods: dict[str, list[str]],
+) -> dict[str, list[str]]:
+    """Attach the next file: the previous publication's file when it can be brought up to date
+    (returns the months it lacks), else a copy of the published file (returns `periods`)."""
+    behind = pending(con, PREVIOUS, fingerprint) if previous.exists() else None
+    if behind is not None and not previous.samefile(target):
+        os.replace(previous, next_file)
+        try:
+            _attach(con, settings, next_file)
+            return behind
+        except duckdb.IOException:  # a reader still holds it open: leave it to the reader
+            next_file.unlink()
+    previous.unlink(missing_ok=True)
+    shutil.copyfile(target, next_file)
+    _attach(con, settings, next_file)
+    return periods
+
+
+def _copy_state(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
+    """Record `target` as holding exactly what `source` was last recorded as holding."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("audit.published_periods", "audit.publications"):
+            con.execute(f"delete from {table} where target = $target", {"target": target})
+            con.execute(
+                f"insert into {table} select * replace ($target as target) from {table} "
+                "where target = $source",
+                {"source": source, "target": target},
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> Publication:

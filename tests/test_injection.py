@@ -29,7 +29,7 @@ ALLOWED = {
     "source.key[0]",  # the first of those key columns
     "ALIAS",
     "source_of(table)",
-    "_literal(next_file)",
+    "_literal(path)",  # publish._attach: the next file, a path the pipeline controls
     "_literal(settings.publish.storage_version)",  # checked against v\d+.\d+.\d+ at load
     "_literal(table)",
     "_literal(out)",

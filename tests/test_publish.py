@@ -125,6 +125,74 @@ def test_a_reader_holding_the_file_keeps_its_state_and_sees_the_new_one_on_recon
     assert not list(settings.warehouse_dir.glob(".*.next*"))
 
 
+def _published_equals_work_store(work, settings, run_id: str) -> None:
+    reader = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        for table in PUBLISHED_TABLES:
+            if table != "publication":
+                assert _rows(reader, f"marts.{table}") == _rows(work, source_of(table)), table
+        assert reader.execute("select run_id from marts.publication").fetchall() == [(run_id,)]
+    finally:
+        reader.close()
+
+
+def test_the_next_file_is_the_previous_publication_brought_up_to_date(work, settings):
+    settings.warehouse_dir.mkdir()
+    target = settings.published_db
+    previous = target.with_name(f".{target.name}.previous")
+    publish_duckdb(work, settings, "run-1")
+    first = os.stat(target).st_ino
+    add_month(work, "2024-12", {"C77": (1000, 0, 500, 0)})
+    build(work)
+    publish_duckdb(work, settings, "run-2")  # no previous file yet: a copy of run-1's
+    second = os.stat(target).st_ino
+    assert os.stat(previous).st_ino == first, "run-1's file is kept for the next run"
+
+    # run-3 brings run-1's file up to date: December (run-2's change) and January (its own)
+    add_month(work, "2025-01", {"C78": (700, 0, 100, 0)})
+    build(work)
+    third = publish_duckdb(work, settings, "run-3")
+    assert os.stat(target).st_ino == first, "the previous file became the published one"
+    assert os.stat(previous).st_ino == second
+    assert third.periods["customer_profitability"] == ["2025-01"]
+    _published_equals_work_store(work, settings, "run-3")
+
+    # a reader (another process: DuckDB's lock is per process) still holds run-2's file: it is
+    # left alone and the published file copied
+    script = (
+        "import sys, duckdb; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "q = 'select count(*), sum(operating_profit) from marts.customer_profitability'; "
+        "print(con.execute(q).fetchall(), flush=True); sys.stdin.read(); "
+        "print(con.execute(q).fetchall(), flush=True)"
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", script, str(previous)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        held = reader.stdout.readline()
+        add_month(work, "2025-01", {"C79": (900, 0, 100, 0)})
+        build(work)
+        publish_duckdb(work, settings, "run-4")
+        assert os.stat(target).st_ino not in (first, second)
+    finally:
+        out, _ = reader.communicate("", timeout=60)
+    assert out == held, "the reader's file did not change under it"
+    _published_equals_work_store(work, settings, "run-4")
+    assert os.stat(previous).st_ino == first
+    assert not list(settings.warehouse_dir.glob(".*.next*"))
+
+    # a link left by a run killed before its switch is the published file itself: never reused
+    os.unlink(previous)
+    os.link(target, previous)
+    add_month(work, "2024-12", {"C80": (100, 0, 10, 0)})
+    build(work)
+    publish_duckdb(work, settings, "run-5")
+    _published_equals_work_store(work, settings, "run-5")
+
+
 def test_parquet_is_hive_partitioned_by_period_and_reuses_unchanged_months(work, settings):
     settings.warehouse_dir.mkdir()
     publish_parquet(work, settings, "run-1")
