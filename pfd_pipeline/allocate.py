@@ -71,8 +71,11 @@ def pending_periods(
     rows = con.execute(
         """
         with periods as (
-            select distinct strftime(posting_date, '%Y-%m') as period from raw.sales_ledger
-            union select distinct strftime(event_date, '%Y-%m') from raw.activity_events
+            -- the distinct days first: formatting a few hundred days, not every row
+            select distinct strftime(day, '%Y-%m') as period from (
+                select distinct posting_date as day from raw.sales_ledger
+                union select distinct event_date from raw.activity_events
+            )
             union select distinct period from raw.resource_costs
         ),
         changed as (

@@ -235,43 +235,68 @@ def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSett
     )
 
 
-def untied(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Months where customer_profitability does not tie to the ledger or the allocation."""
+def untied(con: duckdb.DuckDBPyConnection, periods: list[str]) -> dict[str, str]:
+    """Those of `periods` where customer_profitability does not tie to the ledger or the
+    allocation, each with what is off. Only those months' ledger lines and cost rows are read,
+    so a daily run's check of its month or two does not grow with the history."""
+    if not periods:
+        return {}
+    starts = [dt.date(int(p[:4]), int(p[5:7]), 1) for p in periods]
+    last = max(starts)
     rows = con.execute(
         """
         with ledger as (
             select strftime(posting_date, '%Y-%m') as period,
                    sum(gross_amount - discount_amount - off_invoice_amount) as net_revenue,
                    sum(cogs_amount) as cogs
-            from raw.sales_ledger group by all
+            from raw.sales_ledger
+            where posting_date >= $first and posting_date < $last + interval 1 month
+            group by all
         ),
         cost as (
-            select period, sum(cost) as cost from marts.customer_cost_to_serve group by all
+            select period, sum(cost) as cost from marts.customer_cost_to_serve
+            where period between $first_period and $last_period group by all
         ),
         mart as (
             select period, sum(net_revenue) as net_revenue, sum(cogs) as cogs,
                    sum(cost_to_serve) as cost
-            from marts.customer_profitability group by all
+            from marts.customer_profitability
+            where period between $first_period and $last_period group by all
         )
         select b.period,
                coalesce(m.net_revenue, 0) - coalesce(l.net_revenue, 0),
                coalesce(m.cogs, 0) - coalesce(l.cogs, 0),
                coalesce(m.cost, 0) - coalesce(c.cost, 0)
-        from audit.mart_periods as b
+        from (select unnest($periods::varchar[]) as period) as b
         left join mart as m using (period)
         left join ledger as l using (period)
         left join cost as c using (period)
-        where b.table_name = 'customer_profitability'
-          and (coalesce(m.net_revenue, 0) <> coalesce(l.net_revenue, 0)
-               or coalesce(m.cogs, 0) <> coalesce(l.cogs, 0)
-               or coalesce(m.cost, 0) <> coalesce(c.cost, 0))
+        where coalesce(m.net_revenue, 0) <> coalesce(l.net_revenue, 0)
+           or coalesce(m.cogs, 0) <> coalesce(l.cogs, 0)
+           or coalesce(m.cost, 0) <> coalesce(c.cost, 0)
         order by 1
-        """
+        """,
+        {
+            "periods": periods,
+            "first": min(starts),
+            "last": last,
+            "first_period": min(periods),
+            "last_period": max(periods),
+        },
     ).fetchall()
-    return [
-        f"{p}: net revenue off by {n}, COGS off by {g}, cost-to-serve off by {c}"
+    return {
+        p: f"net revenue off by {n}, COGS off by {g}, cost-to-serve off by {c}"
         for p, n, g, c in rows
-    ]
+    }
+
+
+def forget_builds(con: duckdb.DuckDBPyConnection, table: str, periods: list[str]) -> None:
+    """Record months of a mart as never built, so that the next run rebuilds (and checks) them."""
+    con.execute(
+        "delete from audit.mart_periods where table_name = $table "
+        "and period in (select unnest($periods::varchar[]))",
+        {"table": table, "periods": periods},
+    )
 
 
 def whale_summary(con: duckdb.DuckDBPyConnection, period: str | None = None) -> dict | None:

@@ -57,7 +57,32 @@ def test_customer_profitability_pnl(con):
     # cost but no revenue: still a row, margins undefined
     assert c09["net_revenue"] == 0 and c09["operating_profit"] == D("-100.00")
     assert c09["operating_margin_pct"] is None and c09["main_channel"] == "none"
-    assert marts.untied(con) == []
+    assert marts.untied(con, ["2025-01"]) == {}
+
+
+def test_a_month_that_does_not_tie_is_reported_and_rebuilt_by_the_next_run(con):
+    add_month(con, "2025-01", {"C01": (2000, 100, 1000, 400), "C02": (500, 0, 200, 50)})
+    add_month(con, "2025-02", {"C01": (1000, 0, 500, 100)})
+    build(con, ONE_MONTH)
+    assert marts.untied(con, ["2025-01", "2025-02"]) == {}
+    con.execute(
+        "update marts.customer_profitability set net_revenue = net_revenue + 0.01 "
+        "where period = '2025-01' and customer_id = 'C02'"
+    )
+    con.execute("delete from marts.customer_cost_to_serve where period = '2025-02'")
+    # only the months asked about are checked
+    assert marts.untied(con, ["2025-02"]) == {
+        "2025-02": "net revenue off by 0.00, COGS off by 0.00, cost-to-serve off by 100.00"
+    }
+    off = marts.untied(con, ["2025-01", "2025-02"])
+    assert off["2025-01"] == "net revenue off by 0.01, COGS off by 0.00, cost-to-serve off by 0.00"
+    assert list(off) == ["2025-01", "2025-02"]
+    profitability = marts.marts(ONE_MONTH)[0]
+    assert marts.pending(con, profitability, ONE_MONTH) == []
+    marts.forget_builds(con, profitability.name, ["2025-01"])
+    assert marts.pending(con, profitability, ONE_MONTH) == ["2025-01"]
+    assert build(con, ONE_MONTH)["customer_profitability"] == ["2025-01"]
+    assert marts.untied(con, ["2025-01"]) == {}
 
 
 def test_tiers_cumulative_shares_and_quadrants(con):

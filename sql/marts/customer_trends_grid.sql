@@ -8,7 +8,7 @@ where period in (select period from mart_targets);
 
 insert into marts.customer_trends
 with targets as (
-    select period, year(period_start) * 12 + month(period_start) as mi,
+    select period, period_start, year(period_start) * 12 + month(period_start) as mi,
     from mart_targets
 ),
 
@@ -16,6 +16,12 @@ bounds as (
     select
         min(t.mi) - greatest(12, 2 * any_value(p.growth_months) - 1) as first_mi,
         max(t.mi) as last_mi,
+        -- the same months as YYYY-MM text, to filter the table's period column as it is stored
+        strftime(
+            min(t.period_start) - to_months(greatest(12, 2 * any_value(p.growth_months) - 1)),
+            '%Y-%m'
+        ) as first_period,
+        max(t.period) as last_period,
     from targets as t
     cross join mart_params as p
 ),
@@ -32,8 +38,7 @@ series as (
         end::decimal(18, 4) as margin,
     from marts.customer_profitability as c
     cross join bounds as b
-    where cast(left(c.period, 4) as integer) * 12 + cast(right(c.period, 2) as integer)
-        between b.first_mi and b.last_mi
+    where c.period between b.first_period and b.last_period
 ),
 
 -- A month "declined" when the month before has a margin and this month's is lower.

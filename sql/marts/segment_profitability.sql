@@ -9,9 +9,10 @@ where period in (select period from mart_targets);
 insert into marts.segment_profitability
 with bounds as (
     select
-        min(year(t.period_start) * 12 + month(t.period_start)) - 2 * any_value(p.growth_months)
-            + 1 as first_mi,
-        max(year(t.period_start) * 12 + month(t.period_start)) as last_mi,
+        -- the months read, as YYYY-MM text, to filter the period column as it is stored
+        strftime(min(t.period_start) - to_months(2 * any_value(p.growth_months) - 1), '%Y-%m')
+            as first_period,
+        max(t.period) as last_period,
     from mart_targets as t
     cross join mart_params as p
 ),
@@ -50,7 +51,7 @@ rolled as (
         sum(r.orders) as orders,
     from (select *, main_channel as channel from rows) as r
     cross join bounds as b
-    where r.mi between b.first_mi and b.last_mi
+    where r.period between b.first_period and b.last_period
     group by grouping sets (
         (r.period, r.segment, r.region, r.channel),
         (r.period, r.segment, r.region),
