@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from pfd_pipeline import charts
 from pfd_pipeline.errors import PfdError
@@ -84,16 +85,15 @@ def shapiro_matrix(con: duckdb.DuckDBPyConnection, month: str) -> dict:
     """The month's Shapiro matrix: its medians (Decimal), customers ranked and drawn, customers
     per quadrant (keyed by its name), and `dots`: per tier, the drawn customers' cost-to-serve
     and net price realised (% of net revenue and of gross, float arrays) in profit-rank order.
-    Counted and cut in SQL: only the dots' two numbers per customer come to Python."""
+    Counted and cut in SQL: only the dots' two numbers per customer come to Python, as arrays."""
     figures = _rows(con, "shapiro", {"month": month})[0]
+    tiers = con.execute(load_sql("report/shapiro_tiers"), {"month": month}).fetchall()
     dots = con.execute(load_sql("report/shapiro_dots"), {"month": month}).fetchnumpy()
-    tiers = dots["tier"]
+    cost, price = dots["cost_to_serve_pct"], dots["net_price_realisation_pct"]
+    ends = np.cumsum([n for _, n in tiers], dtype=np.int64)
     figures["dots"] = {
-        tier: (
-            dots["cost_to_serve_pct"][tiers == tier],
-            dots["net_price_realisation_pct"][tiers == tier],
-        )
-        for tier in dict.fromkeys(tiers.tolist())
+        tier: (cost[end - n : end], price[end - n : end])
+        for (tier, n), end in zip(tiers, ends, strict=True)
     }
     return figures
 
