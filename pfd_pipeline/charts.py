@@ -13,10 +13,11 @@ from __future__ import annotations
 import io
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, PercentFormatter
@@ -196,22 +197,26 @@ COST_FLOOR_PCT = 0.1  # a customer without cost-to-serve is drawn here on the lo
 # Above this many customers the dots are drawn as one embedded PNG inside the SVG (axes, lines
 # and labels stay vectors): one SVG element per dot would make a page of many megabytes.
 RASTER_DOTS = 5_000
+EMPTY_DOTS = (np.empty(0), np.empty(0))
 
 
-def shapiro(rows: Sequence[dict], price_median: float, cost_median: float) -> Figure:
+def shapiro(
+    dots: Mapping[str, tuple[np.ndarray, np.ndarray]], price_median: float, cost_median: float
+) -> Figure:
     """Net price realised (y) against cost-to-serve as % of net revenue (x, log), one dot per
-    customer coloured by tier, cut at the month's medians into the four named quadrants."""
+    customer coloured by tier, cut at the month's medians into the four named quadrants. `dots`
+    holds per tier the (cost-to-serve %, net price %) arrays of its customers."""
     fig, ax = _figure(9, 5.6)
+    drawn = sum(len(cost) for cost, _ in dots.values())
     with matplotlib.rc_context(STYLE):
         for tier in ("break-even", "highly profitable", "unprofitable"):
-            shown = [r for r in rows if r["tier"] == tier]
-            if not shown:
+            cost, price = dots.get(tier, EMPTY_DOTS)
+            if not len(cost):
                 continue
             ax.scatter(
-                [max(_f(r["cost_to_serve_pct"]), COST_FLOOR_PCT) for r in shown],
-                [_f(r["net_price_realisation_pct"]) for r in shown],
+                np.maximum(cost, COST_FLOOR_PCT), price,
                 s=9, alpha=0.65, color=TIER_COLOURS[tier], linewidths=0,
-                label=f"{tier} ({len(shown):,})", rasterized=len(rows) > RASTER_DOTS,
+                label=f"{tier} ({len(cost):,})", rasterized=drawn > RASTER_DOTS,
             )  # fmt: skip
         ax.set_xscale("log")
         ax.axvline(max(cost_median, COST_FLOOR_PCT), color=INK, linestyle="--", linewidth=1)

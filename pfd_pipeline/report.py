@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from pfd_pipeline import charts
 from pfd_pipeline.errors import PfdError
@@ -53,7 +54,7 @@ class ReportData:
     tiers: list[dict]
     migrations: list[dict]
     tier_changes: list[dict]
-    shapiro: list[dict]
+    shapiro: dict  # the month's medians, customers per quadrant and the dots per tier
     pnl: dict
     cost_by_activity: list[dict]
     best: list[dict]
@@ -80,6 +81,23 @@ def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None)
     return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
 
 
+def shapiro_matrix(con: duckdb.DuckDBPyConnection, month: str) -> dict:
+    """The month's Shapiro matrix: its medians (Decimal), customers ranked and drawn, customers
+    per quadrant (keyed by its name), and `dots`: per tier, the drawn customers' cost-to-serve
+    and net price realised (% of net revenue and of gross, float arrays) in profit-rank order.
+    Counted and cut in SQL: only the dots' two numbers per customer come to Python, as arrays."""
+    figures = _rows(con, "shapiro", {"month": month})[0]
+    tiers = con.execute(load_sql("report/shapiro_tiers"), {"month": month}).fetchall()
+    dots = con.execute(load_sql("report/shapiro_dots"), {"month": month}).fetchnumpy()
+    cost, price = dots["cost_to_serve_pct"], dots["net_price_realisation_pct"]
+    ends = np.cumsum([n for _, n in tiers], dtype=np.int64)
+    figures["dots"] = {
+        tier: (cost[end - n : end], price[end - n : end])
+        for (tier, n), end in zip(tiers, ends, strict=True)
+    }
+    return figures
+
+
 def read_report_data(con: duckdb.DuckDBPyConnection, period: str | None = None) -> ReportData:
     """Everything the report shows for `period` (default: the latest published month)."""
     whale = whale_summary(con, period)
@@ -95,6 +113,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, period: str | None = None) 
     ).fetchall()[0][0]
     window = {"month": month, "start": start}
     publication = _rows(con, "publication")[0]
+    best, worst = ranked_customers(con, month, start, limit=RANKED)
     return ReportData(
         period=month,
         window_start=start,
@@ -102,11 +121,11 @@ def read_report_data(con: duckdb.DuckDBPyConnection, period: str | None = None) 
         tiers=_rows(con, "tiers", {"month": month}),
         migrations=_rows(con, "tier_migrations", {"month": month}),
         tier_changes=_rows(con, "tier_changes", {"month": month}),
-        shapiro=_rows(con, "shapiro", {"month": month}),
+        shapiro=shapiro_matrix(con, month),
         pnl=_rows(con, "pnl", window)[0],
         cost_by_activity=_rows(con, "cost_by_activity", window),
-        best=ranked_customers(con, month, start, worst=False, limit=RANKED),
-        worst=ranked_customers(con, month, start, worst=True, limit=RANKED),
+        best=best,
+        worst=worst,
         segments=_rows(con, "segment_trends", window),
         resources=_rows(con, "resources", window),
         publication=publication,
@@ -424,20 +443,13 @@ def _tier_section(data: ReportData) -> str:
 
 
 def _shapiro_section(data: ReportData) -> str:
-    plotted = [
-        r
-        for r in data.shapiro
-        if r["net_price_realisation_pct"] is not None and r["cost_to_serve_pct"] is not None
-    ]
-    if not plotted:
+    s = data.shapiro
+    if not s["plotted"]:
         return _section("shapiro", "The Shapiro matrix", "<p>No customer with net revenue.</p>")
-    price_median = float(plotted[0]["price_median"])
-    cost_median = float(plotted[0]["cost_median"])
-    counts: dict[str, int] = {}
-    for r in data.shapiro:
-        counts[r["shapiro_quadrant"] or "none"] = counts.get(r["shapiro_quadrant"] or "none", 0) + 1
-    left_out = len(data.shapiro) - len(plotted)
-    chart = charts.shapiro(plotted, price_median, cost_median)
+    price_median = float(s["price_median"])
+    cost_median = float(s["cost_median"])
+    left_out = s["customers"] - s["plotted"]
+    chart = charts.shapiro(s["dots"], price_median, cost_median)
     caption = (
         "One dot per customer, coloured by tier; dashed lines at the month's medians "
         f"(net price {price_median:.1f}%, cost-to-serve {cost_median:.1f}% of net revenue) cut "
@@ -446,7 +458,7 @@ def _shapiro_section(data: ReportData) -> str:
     if left_out:
         caption += f" {left_out:,} customers without positive net revenue are not drawn."
     quadrants = [
-        [_e(q), f"{counts.get(q, 0):,}", _e(meaning)]
+        [_e(q), f"{s[q]:,}", _e(meaning)]
         for q, meaning in (
             ("passive", "high price, low cost to serve: protect"),
             ("carriage trade", "high price, high cost: worth it while the price holds"),

@@ -46,8 +46,7 @@ def commercial_summary(published_db: Path, period: str | None = None) -> str:
                 [month],
             ).fetchall()
         )
-        best = _ranked(con, month, window_start, worst=False)
-        worst = _ranked(con, month, window_start, worst=True)
+        best, worst = ranked_customers(con, month, window_start, limit=SHOWN)
         balance = con.execute(
             "select count(*), count(*) filter (difference <> 0), "
             "coalesce(sum(cost_supplied), 0), coalesce(sum(unused_capacity_cost), 0) "
@@ -71,9 +70,9 @@ def commercial_summary(published_db: Path, period: str | None = None) -> str:
             f"{changes.get('down', 0):,} down, {changes.get('new', 0):,} new",
             f"  The {SHOWN} most profitable customers (operating profit; biggest cost-to-serve "
             "activity):",
-            *best,
+            *_ranked(best),
             f"  The {SHOWN} least profitable:",
-            *worst,
+            *_ranked(worst),
             _balance_line(*balance),
             *value,
         ]
@@ -228,18 +227,18 @@ def _whale_lines(w: dict) -> list[str]:
 
 
 def ranked_customers(
-    con: duckdb.DuckDBPyConnection, month: str, start: str, *, worst: bool, limit: int
-) -> list[dict]:
-    """The most (or least) profitable customers of the month's window, best (worst) first, each
-    with its cost-to-serve drill-down over the window (`costs`, biggest first)."""
-    result = con.execute(
-        load_sql("report/ranked_customers"), {"month": month, "worst": worst, "limit": limit}
-    )
+    con: duckdb.DuckDBPyConnection, month: str, start: str, limit: int = SHOWN
+) -> tuple[list[dict], list[dict]]:
+    """The `limit` most and least profitable customers of the month's window (best first, worst
+    first), each with its cost-to-serve drill-down over the window (`costs`, biggest first). One
+    query for both lists and one for both drill-downs: a drill-down reads every row of the window
+    in customer_cost_to_serve (the customer ids are spread over all of it)."""
+    result = con.execute(load_sql("report/ranked_customers"), {"month": month, "limit": limit})
     names = [d[0] for d in result.description]
     customers = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
     result = con.execute(
         load_sql("report/customer_drilldown"),
-        {"month": month, "start": start, "customers": [c["customer_id"] for c in customers]},
+        {"month": month, "start": start, "customers": list({c["customer_id"] for c in customers})},
     )
     names = [d[0] for d in result.description]
     costs: dict[str, list[dict]] = {}
@@ -248,7 +247,8 @@ def ranked_customers(
         costs.setdefault(cost.pop("customer_id"), []).append(cost)
     for customer in customers:
         customer["costs"] = costs.get(customer["customer_id"], [])
-    return customers
+    best = [c for c in customers if not c.pop("worst")]
+    return best, customers[len(best) :]
 
 
 def top_activity(costs: list[dict]) -> tuple[str, Decimal] | None:
@@ -261,10 +261,10 @@ def top_activity(costs: list[dict]) -> tuple[str, Decimal] | None:
     return min(by_activity.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _ranked(con: duckdb.DuckDBPyConnection, month: str, start: str, *, worst: bool) -> list[str]:
-    """The most (or least) profitable customers of the month, with their biggest cost."""
+def _ranked(customers: list[dict]) -> list[str]:
+    """Lines of the most (or least) profitable customers of the month, with their biggest cost."""
     lines = []
-    for c in ranked_customers(con, month, start, worst=worst, limit=SHOWN):
+    for c in customers:
         top = top_activity(c["costs"])
         driver = f"{top[0]} {top[1]:,.2f}" if top else "no cost-to-serve"
         lines.append(

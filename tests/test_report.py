@@ -20,9 +20,11 @@ from pfd_pipeline.report import (
     build_report,
     current_report,
     read_report_data,
+    shapiro_matrix,
     write_report,
 )
 from pfd_pipeline.settings import Settings
+from pfd_pipeline.summary import ranked_customers
 from pfd_pipeline.warehouse import ensure_schema
 
 SECTIONS = (
@@ -577,17 +579,88 @@ def test_books_that_do_not_balance_are_reported_as_such(settings):
 def test_the_shapiro_lines_cut_the_customers_into_their_published_quadrants(settings):
     con = duckdb.connect(str(settings.published_db), read_only=True)
     try:
-        data = read_report_data(con)
+        shapiro = read_report_data(con).shapiro
+        rows = con.execute(
+            "select shapiro_quadrant, net_price_realisation_pct, cost_to_serve_pct "
+            "from marts.customer_tiers where period = '2025-01'"
+        ).fetchall()
     finally:
         con.close()
-    plotted = [r for r in data.shapiro if r["cost_to_serve_pct"] is not None]
-    assert len(data.shapiro) == 10 and len(plotted) == 9  # C09 has no revenue
+    plotted = [r for r in rows if r[2] is not None]
+    assert len(rows) == 10 and len(plotted) == 9  # C09 has no revenue
+    assert (shapiro["customers"], shapiro["plotted"]) == (10, 9)
     high_price = {"passive": True, "carriage trade": True, "bargain basement": False,
                   "aggressive": False}  # fmt: skip
     high_cost = {"passive": False, "carriage trade": True, "bargain basement": False,
                  "aggressive": True}  # fmt: skip
-    for r in plotted:
-        quadrant = r["shapiro_quadrant"]
-        assert (r["net_price_realisation_pct"] >= r["price_median"]) == high_price[quadrant], r
-        assert (r["cost_to_serve_pct"] >= r["cost_median"]) == high_cost[quadrant], r
-    assert {r["shapiro_quadrant"] for r in plotted} == set(high_price)
+    for quadrant, price, cost in plotted:
+        assert (price >= shapiro["price_median"]) == high_price[quadrant], (quadrant, price)
+        assert (cost >= shapiro["cost_median"]) == high_cost[quadrant], (quadrant, cost)
+    assert {r[0] for r in plotted} == set(high_price)
+
+
+def test_the_shapiro_figures_from_sql_equal_those_of_every_customer_row(settings):
+    """The medians, quadrant counts and dots (counted and cut in SQL, the dots as doubles) are
+    what the customers' rows give in Python: the window medians over every row of the month,
+    a count per published quadrant, float() of each decimal in profit-rank order per tier."""
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        for month in ("2024-12", "2025-01"):
+            shapiro = shapiro_matrix(con, month)
+            rows = con.execute(
+                "select tier, shapiro_quadrant, net_price_realisation_pct, cost_to_serve_pct, "
+                "median(net_price_realisation_pct) over (), median(cost_to_serve_pct) over () "
+                "from marts.customer_tiers where period = ? order by profit_rank",
+                [month],
+            ).fetchall()
+            plotted = [r for r in rows if r[2] is not None and r[3] is not None]
+            assert (shapiro["price_median"], shapiro["cost_median"]) == rows[0][4:]
+            assert (shapiro["customers"], shapiro["plotted"]) == (len(rows), len(plotted))
+            for quadrant in ("passive", "carriage trade", "bargain basement", "aggressive"):
+                assert shapiro[quadrant] == sum(r[1] == quadrant for r in rows), quadrant
+            assert set(shapiro["dots"]) == {r[0] for r in plotted}
+            for tier, (cost, price) in shapiro["dots"].items():
+                shown = [r for r in plotted if r[0] == tier]
+                assert cost.tolist() == [float(r[3]) for r in shown], tier
+                assert price.tolist() == [float(r[2]) for r in shown], tier
+    finally:
+        con.close()
+
+
+def test_the_waterfall_and_drill_downs_equal_the_customer_rows(settings):
+    """The P&L summed from segment_profitability's monthly totals is every customer row's sum;
+    the most and least profitable customers, read in one query with one drill-down query for
+    both lists, are those of a query per list (the lists overlap with 10 customers)."""
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        data = read_report_data(con)
+        names = ["gross_revenue", "discounts", "off_invoice", "net_revenue", "cogs",
+                 "gross_margin", "cost_to_serve", "operating_profit"]  # fmt: skip
+        sums = con.execute(
+            "select sum(gross_revenue), sum(discounts), sum(off_invoice), sum(net_revenue), "
+            "sum(cogs), sum(gross_margin), sum(cost_to_serve), sum(operating_profit) "
+            "from marts.customer_profitability where period between ? and ?",
+            [data.window_start, data.period],
+        ).fetchall()[0]
+        assert data.pnl == dict(zip(names, sums, strict=True))
+        for limit in (3, 10):
+            best, worst = ranked_customers(con, data.period, data.window_start, limit=limit)
+            for listed, least in ((best, False), (worst, True)):
+                expected = con.execute(
+                    "select customer_id from marts.customer_tiers where period = ? "
+                    "order by if(?, -profit_rank, profit_rank) limit ?",
+                    [data.period, least, limit],
+                ).fetchall()
+                assert [c["customer_id"] for c in listed] == [r[0] for r in expected]
+                for c in listed:
+                    costs = con.execute(
+                        "select activity, resource, method, sum(driver_units), sum(minutes), "
+                        "sum(cost) from marts.customer_cost_to_serve where customer_id = ? "
+                        "and period between ? and ? group by all "
+                        "order by sum(cost) desc, activity, resource",
+                        [c["customer_id"], data.window_start, data.period],
+                    ).fetchall()
+                    assert [tuple(d.values()) for d in c["costs"]] == costs, c["customer_id"]
+        assert data.best == ranked_customers(con, data.period, data.window_start, limit=10)[0]
+    finally:
+        con.close()

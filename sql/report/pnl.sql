@@ -1,6 +1,7 @@
--- The business's P&L over the window (the sum of every customer's): the waterfall's steps.
+-- The business's P&L over the window (the sum of every customer's): the waterfall's steps. Summed
+-- from segment_profitability's totals of each month (grouping_level 'all', the sum of the month's
+-- customer_profitability rows): the same figures from a few rows instead of every customer's.
 select
-    count(distinct customer_id) as customers,
     coalesce(sum(gross_revenue), 0) as gross_revenue,
     coalesce(sum(discounts), 0) as discounts,
     coalesce(sum(off_invoice), 0) as off_invoice,
@@ -9,5 +10,5 @@ select
     coalesce(sum(gross_margin), 0) as gross_margin,
     coalesce(sum(cost_to_serve), 0) as cost_to_serve,
     coalesce(sum(operating_profit), 0) as operating_profit,
-from marts.customer_profitability
-where period between $start and $month
+from marts.segment_profitability
+where grouping_level = 'all' and period between $start and $month
