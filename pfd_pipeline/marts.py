@@ -241,8 +241,6 @@ def untied(con: duckdb.DuckDBPyConnection, periods: list[str]) -> dict[str, str]
     so a daily run's check of its month or two does not grow with the history."""
     if not periods:
         return {}
-    starts = [dt.date(int(p[:4]), int(p[5:7]), 1) for p in periods]
-    last = max(starts)
     rows = con.execute(
         """
         with ledger as (
@@ -250,7 +248,8 @@ def untied(con: duckdb.DuckDBPyConnection, periods: list[str]) -> dict[str, str]
                    sum(gross_amount - discount_amount - off_invoice_amount) as net_revenue,
                    sum(cogs_amount) as cogs
             from raw.sales_ledger
-            where posting_date >= $first and posting_date < $last + interval 1 month
+            where posting_date >= cast($first_period || '-01' as date)
+              and posting_date < cast($last_period || '-01' as date) + interval 1 month
             group by all
         ),
         cost as (
@@ -276,13 +275,7 @@ def untied(con: duckdb.DuckDBPyConnection, periods: list[str]) -> dict[str, str]
            or coalesce(m.cost, 0) <> coalesce(c.cost, 0)
         order by 1
         """,
-        {
-            "periods": periods,
-            "first": min(starts),
-            "last": last,
-            "first_period": min(periods),
-            "last_period": max(periods),
-        },
+        {"periods": periods, "first_period": min(periods), "last_period": max(periods)},
     ).fetchall()
     return {
         p: f"net revenue off by {n}, COGS off by {g}, cost-to-serve off by {c}"
