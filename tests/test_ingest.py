@@ -222,6 +222,31 @@ def test_same_content_under_new_name_is_a_duplicate(con, landing_dir):
     assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall()[0][0] == 5
 
 
+def test_key_repeated_in_a_later_file_of_the_run_keeps_the_latest(con, landing_dir):
+    """Only files whose key ranges overlap are grouped for repeats: a correction two files later,
+    past a file whose range lies between, still replaces the first version; files whose ranges
+    touch no other keep every row."""
+    _ingest(con, landing_dir, CUSTOMERS)
+    folder = landing_dir / "sales_ledger"
+    for path in folder.iterdir():
+        path.unlink()
+    header = "line_id,document_id,document_type,posting_date,customer_id,product_id,quantity,"
+    header += "gross_amount,discount_amount,cogs_amount,currency\n"
+    days = {
+        "2025-01-02": ["K1,D1,invoice,2025-01-02,C001,P1,1,10.00,0.00,5.00,USD"],
+        "2025-01-03": ["M1,D2,invoice,2025-01-03,C001,P1,1,20.00,0.00,5.00,USD"],
+        "2025-01-04": ["K1,D1,invoice,2025-01-02,C001,P1,1,11.00,0.00,5.00,USD"],
+        "2025-01-05": ["N1,D3,invoice,2025-01-04,C002,P1,1,30.00,0.00,5.00,USD"],
+    }
+    for day, lines in days.items():
+        (folder / f"sales_ledger_{day}.csv").write_text(header + "\n".join(lines) + "\n")
+    _ingest(con, landing_dir, SALES_LEDGER)
+    rows = con.execute(
+        "SELECT line_id, gross_amount FROM raw.sales_ledger ORDER BY line_id"
+    ).fetchall()
+    assert rows == [("K1", Decimal("11.00")), ("M1", Decimal("20.00")), ("N1", Decimal("30.00"))]
+
+
 def test_reject_share_above_threshold_fails_and_loads_nothing(con, landing_dir):
     _ingest(con, landing_dir, CUSTOMERS)
     with pytest.raises(IngestError) as failure:

@@ -1,5 +1,11 @@
 -- Raw tables: the current version of every accepted landing row. A key delivered again
 -- (a correction) replaces the earlier version; _file_id and _row_number say where it came from.
+--
+-- Line, document and event ids are stored uncompressed: nearly every value is distinct, so
+-- DuckDB's dictionary + FSST compression saves little on them, and analysing and compressing
+-- them cost a third of appending a ledger line (0.92 -> 0.64 us a line, 0.57 -> 0.44 us an
+-- event at L; the raw tables take about 60% more disk). Counting distinct documents per
+-- customer reads them as fast as compressed ones.
 CREATE TABLE IF NOT EXISTS raw.customers (
     customer_id     VARCHAR NOT NULL PRIMARY KEY,
     customer_name   VARCHAR NOT NULL,
@@ -11,8 +17,8 @@ CREATE TABLE IF NOT EXISTS raw.customers (
 );
 
 CREATE TABLE IF NOT EXISTS raw.sales_ledger (
-    line_id             VARCHAR NOT NULL,
-    document_id         VARCHAR NOT NULL,
+    line_id             VARCHAR NOT NULL USING COMPRESSION uncompressed,
+    document_id         VARCHAR NOT NULL USING COMPRESSION uncompressed,
     document_type       VARCHAR NOT NULL,
     posting_date        DATE NOT NULL,
     customer_id         VARCHAR NOT NULL,
@@ -29,7 +35,7 @@ CREATE TABLE IF NOT EXISTS raw.sales_ledger (
 );
 
 CREATE TABLE IF NOT EXISTS raw.activity_events (
-    event_id        VARCHAR NOT NULL,
+    event_id        VARCHAR NOT NULL USING COMPRESSION uncompressed,
     event_date      DATE NOT NULL,
     customer_id     VARCHAR NOT NULL,
     activity        VARCHAR NOT NULL,
