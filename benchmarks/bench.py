@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         builds.append(pipeline_run(landing, warehouse))
         print(f"  full build: {builds[-1].seconds:.1f} s {builds[-1].stages}", flush=True)
         print(
-            f"    peak RSS {builds[-1].peak_rss_gb} GB in {builds[-1].peak_rss_step}",
+            f"    peak RSS {builds[-1].peak_rss_gb} GiB in {builds[-1].peak_rss_step}",
             flush=True,
         )
         print(f"    slowest steps: {slowest(builds[-1].steps)}", flush=True)
@@ -352,11 +352,13 @@ def print_table(r: dict) -> None:
     line("customers / months", f"{r['customers']:,} / {r['months']}")
     line("ledger lines / activity events", f"{r['ledger_lines']:,} / {r['events']:,}")
     if r["generate_seconds"] is not None:
-        line("generate (s, peak RSS GB)", f"{r['generate_seconds']} s, {r['generate_peak_rss_gb']}")
+        line(
+            "generate (s, peak RSS GiB)", f"{r['generate_seconds']} s, {r['generate_peak_rss_gb']}"
+        )
     line("floor: one DuckDB query (median s)", f"{r['floor_seconds']} s")
     line("full build (median s)", f"{r['full_build_seconds']} s")
     line("full build / floor", f"{r['build_to_floor']}x")
-    line("full build peak RSS (GB, process tree)", f"{r['full_build_peak_rss_gb']}")
+    line("full build peak RSS (GiB, process tree)", f"{r['full_build_peak_rss_gb']}")
     line("  reached in step", r["full_build_peak_rss_step"])
     for stage, seconds in r["stage_seconds"].items():
         rate = r["stage_rows_per_second"][stage]
@@ -364,7 +366,7 @@ def print_table(r: dict) -> None:
     if r["daily_seconds"] is not None:
         line("daily run: one new day (median s)", f"{r['daily_seconds']} s")
         line("daily run / full build", f"{r['daily_to_build']:.1%}")
-        line("daily run peak RSS (GB)", f"{r['daily_peak_rss_gb']}")
+        line("daily run peak RSS (GiB)", f"{r['daily_peak_rss_gb']}")
 
 
 if __name__ == "__main__":

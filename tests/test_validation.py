@@ -732,6 +732,25 @@ def test_duplicate_key_only_within_a_file(name):
     check_totals(frame, result, source)
 
 
+@pytest.mark.parametrize(
+    ("files_and_keys", "rejected"),
+    [
+        # keys growing within each file: the cheap test passes, nothing repeats
+        ([(1, "A"), (1, "B"), (2, "A"), (2, "C")], []),
+        # a key repeated next to itself breaks the order: the second row is rejected
+        ([(1, "A"), (1, "B"), (1, "B"), (1, "C")], [(1, 3)]),
+        # rows of a file not together: the order test cannot vouch for them
+        ([(1, "A"), (2, "B"), (1, "A")], [(1, 2)]),
+        ([(2, "A"), (1, "B"), (1, "C"), (2, "A")], [(2, 2)]),
+    ],
+)
+def test_unique_key_in_file_with_and_without_ordered_keys(files_and_keys, rejected):
+    rows = [{**keyed("sales_ledger", key), FILE_ID: file} for file, key in files_and_keys]
+    result = validate(SALES_LEDGER, batch(SALES_LEDGER, rows), CTX)
+    assert result.rejected.select(FILE_ID, ROW_NUMBER).rows() == rejected
+    assert set(result.rejected["rule"]) <= {"unique_key_in_file"}
+
+
 def test_first_row_rejected_by_format_does_not_block_its_correction():
     """The fixture case L7: a row with an impossible date, then the same key written correctly."""
     rows = [
