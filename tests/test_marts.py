@@ -181,7 +181,7 @@ def _trend_months(margins: dict[str, list[int | None]]) -> dict[str, dict[str, t
     for customer, series in margins.items():
         for i, margin in enumerate(series):
             if margin is not None:
-                period = f"2024-{7 + i:02d}"
+                period = f"{2024 + (6 + i) // 12}-{(6 + i) % 12 + 1:02d}"
                 months.setdefault(period, {})[customer] = (1000, 0, 500, 500 - 10 * margin)
     return months
 
@@ -256,6 +256,20 @@ def test_months_declining_counts_only_the_current_run_of_falls(monkeypatch, con,
     for r in got:
         by_customer.setdefault(r["customer_id"], []).append(r["months_declining"])
     assert by_customer == {"BOUNCE": [0, 1, 2, 0, 1, 2], "AGAIN": [0, 1, 2, 0, 1, 0]}
+
+
+@pytest.mark.parametrize("many", [1, 10_000])
+def test_months_declining_stops_at_twelve(monkeypatch, con, many):
+    """Fifteen months of falls: the run counts up to 12 and stays there. Both SQL versions."""
+    monkeypatch.setattr(marts, "MANY_MONTHS", many)
+    for period, customers in sorted(_trend_months({"LONG": list(range(40, 25, -1))}).items()):
+        add_month(con, period, customers)
+    build(con)
+    got = rows(
+        con, "select period, months_declining from marts.customer_trends order by period"
+    )
+    assert [r["months_declining"] for r in got] == [*range(13), 12, 12]
+    assert got[-1]["period"] == "2025-09"
 
 
 @pytest.mark.parametrize(
