@@ -39,7 +39,8 @@ rolled as (
         coalesce(r.segment, 'All') as segment,
         coalesce(r.region, 'All') as region,
         coalesce(r.channel, 'All') as channel,
-        count(distinct r.customer_id) as customers,
+        -- one row per customer and month, and every level keeps the month: rows = customers
+        count(*) as customers,
         sum(r.gross_revenue) as gross_revenue,
         sum(r.discounts) as discounts,
         sum(r.off_invoice) as off_invoice,
