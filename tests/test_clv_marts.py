@@ -345,7 +345,8 @@ def test_clv_settings_change_the_fingerprint(tmp_path):
 def test_clv_inputs_for_few_months_match_the_grid(con):
     """clv_inputs_few.sql (each month end joined to its window, for a daily run's month) gives
     the rows clv_inputs.sql (running totals on a grid, for many months) gives: credit notes, gaps
-    of months without orders, a customer who stops and one who starts late included."""
+    of months without orders, a customer who stops, one who starts late and one whose credit
+    note comes months before the first purchase included."""
     tiny_case(con)
     for i in range(12):
         cid = f"C{i:02d}"
@@ -355,6 +356,11 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
             line(con, f"{cid}-{k}", day.isoformat(), cid, 100 + 10 * k, 60 + i)
         if i % 3 == 0:
             line(con, f"{cid}-r", "2025-03-12", cid, -40, -25, credit=True)
+    # a credit note months before the customer's first purchase in the window
+    customer(con, "CN", "2023-01-01")
+    line(con, "CN-r", "2024-11-20", "CN", -30, -20, credit=True)
+    line(con, "CN-1", "2025-01-15", "CN", 100, 60)
+    line(con, "CN-2", "2025-04-02", "CN", 80, 50)
     costs = {"2024-12": {"C01": 7}, "2025-02": {"C02": 11, "C03": 5}}
     for month in ("2024-11", "2024-12", "2025-03", "2025-04", "2025-05", "2025-06"):
         allocated(con, month, costs.get(month, {}))

@@ -28,17 +28,30 @@ months as (
     join marts.customer_months as m on m.period between t.first_period and t.period
 ),
 
--- the window's first month with purchases, and what the window adds up to
+-- What the window adds up to, and its first month with purchases, whose row arg_min keeps (no
+-- join of every customer-month back to it: 1.5 -> 0.6 s for one month end at L).
 totals as (
     select
         period,
         customer_id,
         min(month) filter (purchases > 0) as first_month,
+        arg_min(struct_pack(first_purchase, first_margin, after_first, margin), month)
+            filter (purchases > 0) as first,
         sum(purchases) as purchases,
         max(last_purchase) as last_purchase,
+        sum(margin) as margin,
     from months
     group by all
     having min(month) filter (purchases > 0) is not null
+),
+
+-- The margin of months before the first month with purchases (credit notes only; few).
+early as (
+    select m.period, m.customer_id, sum(m.margin) as margin,
+    from months as m
+    join totals as s on s.period = m.period and s.customer_id = m.customer_id
+    where m.purchases = 0 and m.month < s.first_month
+    group by all
 ),
 
 costs as (
@@ -48,24 +61,21 @@ costs as (
     group by all
 ),
 
+-- The repeat margin: the months after the first, and the first month's after its first day.
 buyers as (
     select
         s.period,
         s.customer_id,
-        f.first_purchase,
+        s.first.first_purchase as first_purchase,
         s.last_purchase,
         s.purchases::bigint as purchases,
-        f.first_margin,
-        (coalesce(sum(m.margin) filter (m.month > s.first_month), 0) + f.after_first)
+        s.first.first_margin as first_margin,
+        (s.margin - s.first.margin - coalesce(e.margin, 0) + s.first.after_first)
             ::decimal(38, 2) as repeat_margin,
-        coalesce(any_value(c.cost_to_serve), 0)::decimal(38, 2) as cost_to_serve,
+        coalesce(c.cost_to_serve, 0)::decimal(38, 2) as cost_to_serve,
     from totals as s
-    join months as f
-        on f.period = s.period and f.customer_id = s.customer_id and f.month = s.first_month
-    join months as m on m.period = s.period and m.customer_id = s.customer_id
+    left join early as e on e.period = s.period and e.customer_id = s.customer_id
     left join costs as c on c.period = s.period and c.customer_id = s.customer_id
-    group by s.period, s.customer_id, f.first_purchase, s.last_purchase, s.purchases,
-        f.first_margin, f.after_first, s.first_month
 )
 
 select
