@@ -265,9 +265,7 @@ def test_months_declining_stops_at_twelve(monkeypatch, con, many):
     for period, customers in sorted(_trend_months({"LONG": list(range(40, 25, -1))}).items()):
         add_month(con, period, customers)
     build(con)
-    got = rows(
-        con, "select period, months_declining from marts.customer_trends order by period"
-    )
+    got = rows(con, "select period, months_declining from marts.customer_trends order by period")
     assert [r["months_declining"] for r in got] == [*range(13), 12, 12]
     assert got[-1]["period"] == "2025-09"
 
