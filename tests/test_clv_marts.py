@@ -8,12 +8,15 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
+import numpy as np
+import polars as pl
 import pytest
 from mart_helpers import JANUARY, add_month, build, fixed_scores, mart_store, rows
 
-from pfd_pipeline import marts, summary
+from pfd_pipeline import clv, marts, summary
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
 from pfd_pipeline.sql import load_sql
+from pfd_pipeline.warehouse import execute_with_frame
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
 
@@ -380,3 +383,42 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
             for name in ("clv_inputs", "clv_inputs_few")
         }
         assert got["clv_inputs"] and got["clv_inputs"] == got["clv_inputs_few"], targets
+
+
+def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):
+    """Every customer's score reaches clv_scores, also past one DuckDB row group (122,880 rows):
+    DuckDB 2.0 loses rows inserted in a transaction into a temp table created there from an
+    empty Arrow frame, which scores built up month by month with inserts once ran into."""
+    customers = 130_000
+    k = np.arange(customers)
+
+    def inputs(con, many):
+        for period in ("2026-09", "2026-10"):
+            frame = pl.DataFrame(
+                {
+                    "period": period,
+                    "customer_id": [f"C{i:06d}" for i in k],
+                    "repeat_purchases": k % 5,
+                    "recency_weeks": (k % 5) * 4.0,
+                    "age_weeks": 30.0 + k % 7,
+                    "margin": 20.0 + k % 11,
+                }
+            ).select(
+                pl.exclude("margin"),
+                pl.when(pl.col("repeat_purchases") > 0)
+                .then(pl.col("margin"))
+                .alias("mean_repeat_margin"),
+            )
+            statement = "insert into clv_inputs select * from _frame"
+            if period == "2026-09":
+                statement = "create or replace temp table clv_inputs as select * from _frame"
+            execute_with_frame(con, statement, frame)
+
+    monkeypatch.setattr(clv, "stage_inputs", inputs)
+    con.execute("begin transaction")
+    clv.stage_scores(con, MartSettings(), False)
+    got = con.execute(
+        "select period, count(*), count(p_alive) from clv_scores group by all order by all"
+    ).fetchall()
+    con.execute("rollback")
+    assert got == [("2026-09", customers, customers), ("2026-10", customers, customers)]
