@@ -327,7 +327,7 @@ def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: b
                     "select * from clv_inputs where period = $period", params={"period": period}
                 ).to_arrow_table()
             )
-            score, fit = score_month(str(period), month, settings)
+            score, fit = score_month(period, month, settings)
             scores.append(score)
             fits.append(fit)
     # Each table in one statement from a whole frame: in DuckDB 2.0, rows inserted inside a
