@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from queue import Queue
+from threading import Lock
 
 import duckdb
 import polars as pl
@@ -52,6 +54,7 @@ from pfd_pipeline.warehouse import execute_with_frame
 
 MAX_LISTED_FAILURES = 10
 READ_AHEAD = 4  # files read ahead of the one being batched
+WORKERS = 2  # batches validated and appended at once
 MAX_LISTED_REJECTS = 3
 
 
@@ -144,19 +147,9 @@ def ingest_source(
         shown = progress.current().stage(f"ingest {source.name}", total=len(outcomes))
         loaded = _loaded_digests(con, source)
         with shown as stage:
-            for batch, members in _batches(
-                outcomes, loaded, batch_rows, failures, seconds, stage.advance
-            ):
-                with _timed(seconds, "validate"):
-                    result = validate(source, batch.frame, ctx)
-                    _count(members, result.accepted, result.rejected)
-                    rejected = _with_raw_records(result.rejected, batch.delivered)
-                # Each batch commits on its own: one transaction over a whole first load
-                # keeps every appended row in memory until it commits (14 GB for 90 million
-                # events). Until their files are recorded (below) the rows are not data.
-                with _timed(seconds, "load"):
-                    _insert(con, source.table, result.accepted)
-                    _insert(con, "stage_rejects", rejected)
+            batches = _batches(outcomes, loaded, batch_rows, failures, seconds, stage.advance)
+            for rejected in _validate_and_append(con, source, ctx, batches, seconds):
+                _insert(con, "stage_rejects", rejected)
         to_load = [o for o in outcomes if o.status == "loaded"]
         first = min((o.file_id for o in to_load), default=None)
         failures += _reject_share_failures(con, to_load, max_reject_share)
@@ -315,6 +308,60 @@ def _read_ahead(
                 yield pending.popleft()
         while pending:
             yield pending.popleft()
+
+
+def _validate_and_append(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    ctx: ValidationContext,
+    batches: Iterator[tuple[_Batch, dict[int, FileOutcome]]],
+    seconds: dict[str, float],
+) -> Iterator[pl.DataFrame]:
+    """Validate each batch and append its accepted rows to the raw table, WORKERS batches at a
+    time, each worker on its own cursor; yield each batch's rejected rows (with their raw
+    records), in batch order.
+
+    One batch at a time kept about 1.55 of the 2 cores busy (reading runs on its own thread);
+    two batches at once keep about 1.85 busy. Each batch commits on its own: one transaction
+    over a whole first load keeps every appended row in memory until it commits (14 GB for 90
+    million events). Until their files are recorded in the audit the rows are not data, so the
+    order in which the workers' batches land does not matter (row groups still hold one batch).
+    """
+    cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
+    lock = Lock()
+
+    def work(batch: _Batch, members: dict[int, FileOutcome]) -> pl.DataFrame:
+        cursor = cursors.get()
+        try:
+            started = time.perf_counter()
+            result = validate(source, batch.frame, ctx)
+            _count(members, result.accepted, result.rejected)
+            rejected = _with_raw_records(result.rejected, batch.delivered)
+            validated = time.perf_counter()
+            _insert(cursor, source.table, result.accepted)
+            with lock:
+                seconds["validate"] += validated - started
+                seconds["load"] += time.perf_counter() - validated
+            return rejected
+        finally:
+            cursors.put(cursor)
+
+    for _ in range(WORKERS):
+        cursors.put(con.cursor())
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pfd-validate")
+    try:
+        pending: deque[Future[pl.DataFrame]] = deque()
+        for batch, members in batches:
+            pending.append(pool.submit(work, batch, members))
+            if len(pending) >= WORKERS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        # on failure, no batch may still be appending when the caller deletes the run's rows
+        pool.shutdown(wait=True, cancel_futures=True)
+        while not cursors.empty():
+            cursors.get().close()
 
 
 def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:

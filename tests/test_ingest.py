@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from pfd_pipeline import landing, warehouse
+from pfd_pipeline import ingest, landing, warehouse
 from pfd_pipeline.ingest import IngestError, ingest_source, known_customers
 from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, RESOURCES, SALES_LEDGER, SOURCES
 from pfd_pipeline.validation import ValidationContext
@@ -340,3 +341,85 @@ def test_parquet_landing_file_loads_like_csv(con, landing_dir):
     assert con.execute(
         "SELECT sum(cost_amount) FROM raw.resource_costs WHERE period = '2025-02'"
     ).fetchall()[0][0] == Decimal("77000.00")
+
+
+def _activity_files(folder: Path, days: int) -> None:
+    """One activity file a day, three rows each; every third day's second row is rejected."""
+    for day in range(1, days + 1):
+        rows = [
+            f"E{day}01,2025-01-{day:02d},C001,order_entry,1",
+            f"E{day}02,2025-01-{day:02d},C002,order_entry,{0 if day % 3 == 0 else 2}",
+            f"E{day}03,2025-01-{day:02d},C003,order_entry,3",
+        ]
+        (folder / f"activities_2025-01-{day:02d}.csv").write_text(
+            "event_id,event_date,customer_id,activity,quantity\n" + "\n".join(rows) + "\n",
+            encoding="utf-8",
+        )
+
+
+def _load_activities(con, landing_dir: Path, batch_rows: int):
+    ctx = ValidationContext(as_of=dt.date(2025, 2, 1))
+    files = landing.discover(landing_dir, ACTIVITIES)
+    return ingest_source(
+        con, ACTIVITIES, files, ctx, run_id="r", batch_rows=batch_rows, max_reject_share=0.5
+    )
+
+
+def test_batches_on_two_workers_load_what_one_batch_loads(tmp_path):
+    """Batches are validated and appended two at a time, each on its own cursor: a file per
+    batch gives the same rows, counts and rejects as one batch of everything."""
+    results = []
+    for batch_rows in (1, 10**6):
+        landing_dir = tmp_path / f"landing-{batch_rows}"
+        (landing_dir / "activities").mkdir(parents=True)
+        _activity_files(landing_dir / "activities", days=20)
+        con = warehouse.connect(tmp_path / f"wh-{batch_rows}" / "work.duckdb")
+        warehouse.ensure_schema(con)
+        outcome = _load_activities(con, landing_dir, batch_rows)
+        results.append(
+            (
+                [(o.rows_read, o.rows_accepted, o.rows_rejected) for o in outcome.files],
+                con.execute(
+                    "SELECT * EXCLUDE (_file_id) FROM raw.activity_events ORDER BY event_id"
+                ).fetchall(),
+                con.execute(
+                    "SELECT f.path, r.row_number, r.column_name, r.rule "
+                    "FROM audit.rejected_rows AS r JOIN audit.ingested_files AS f USING (file_id) "
+                    "ORDER BY ALL"
+                ).fetchall(),
+            )
+        )
+        con.close()
+    (counts, rows, rejects), expected = results
+    assert (counts, rows, rejects) == expected
+    assert len(rows) == 54 and len(rejects) == 6
+    assert counts[2] == (3, 2, 1)
+
+
+def test_a_batch_failing_on_a_worker_takes_the_run_out_again(tmp_path, monkeypatch):
+    """When one worker fails, the other finishes its batch before the run's rows are deleted,
+    and the error reaches the caller."""
+    landing_dir = tmp_path / "landing"
+    (landing_dir / "activities").mkdir(parents=True)
+    _activity_files(landing_dir / "activities", days=8)
+    con = warehouse.connect(tmp_path / "wh" / "work.duckdb")
+    warehouse.ensure_schema(con)
+    real, calls = ingest.validate, []
+
+    def failing(source, frame, ctx):
+        calls.append(frame.height)
+        if len(calls) == 5:
+            time.sleep(0.2)  # the next batch starts on the other worker meanwhile
+            raise RuntimeError("disk full")
+        if len(calls) == 6:  # still validating when the other batch fails
+            time.sleep(0.5)
+        return real(source, frame, ctx)
+
+    monkeypatch.setattr(ingest, "validate", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _load_activities(con, landing_dir, batch_rows=1)
+    time.sleep(1)  # a batch appended after the deletion would show now
+    assert len(calls) == 6
+    assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchall() == [(0,)]
+    con.close()
