@@ -19,8 +19,9 @@ For each source and run:
 The run's rows are told apart by their file ids, which only grow: every row loaded by this run
 has `_file_id >= first`, the smallest id given to its files.
 
-Hashing and reading run ahead on a worker thread (hashlib and polars release the GIL) while the
-main thread validates and loads the batch before; a few files wait between them.
+Hashing and reading run ahead on a worker thread (hashlib and polars release the GIL) while two
+more threads validate and load the batches before, each on its own cursor; a few files wait
+between them.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class SourceOutcome:
     files: list[FileOutcome]
     skipped: int  # files seen in an earlier run, not read again
     # seconds by step (hash, read, validate, load, merge); hash and read run on the reader
-    # thread, overlapping the others, so together they take more than the wall time
+    # thread, overlapping the others, so together they take more than the wall time; validate
+    # and load share the wall time of the workers' loop (see _share_wall_time)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -147,9 +149,11 @@ def ingest_source(
         shown = progress.current().stage(f"ingest {source.name}", total=len(outcomes))
         loaded = _loaded_digests(con, source)
         with shown as stage:
+            started = time.perf_counter()
             batches = _batches(outcomes, loaded, batch_rows, failures, seconds, stage.advance)
             for rejected in _validate_and_append(con, source, ctx, batches, seconds):
                 _insert(con, "stage_rejects", rejected)
+            _share_wall_time(seconds, time.perf_counter() - started)
         to_load = [o for o in outcomes if o.status == "loaded"]
         first = min((o.file_id for o in to_load), default=None)
         failures += _reject_share_failures(con, to_load, max_reject_share)
@@ -362,6 +366,16 @@ def _validate_and_append(
         pool.shutdown(wait=True, cancel_futures=True)
         while not cursors.empty():
             cursors.get().close()
+
+
+def _share_wall_time(seconds: dict[str, float], wall: float) -> None:
+    """Turn the workers' validate and load seconds into wall seconds: the two workers' time
+    adds up to more than the loop took, so the loop's wall time is split between validate and
+    load in proportion (the run's stages then add up to its wall time)."""
+    busy = seconds["validate"] + seconds["load"]
+    if busy > wall > 0:
+        seconds["validate"] *= wall / busy
+        seconds["load"] *= wall / busy
 
 
 def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:

@@ -423,3 +423,14 @@ def test_a_batch_failing_on_a_worker_takes_the_run_out_again(tmp_path, monkeypat
     assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall() == [(0,)]
     assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchall() == [(0,)]
     con.close()
+
+
+def test_two_workers_time_is_shared_as_wall_time():
+    """The workers' validate and load seconds add up to more than the loop's wall time; the
+    run's stages get the wall time split in proportion, so they add up to the run's."""
+    seconds = {"hash": 1.0, "read": 5.0, "validate": 6.0, "load": 2.0, "merge": 0.5}
+    ingest._share_wall_time(seconds, 4.0)
+    assert seconds == {"hash": 1.0, "read": 5.0, "validate": 3.0, "load": 1.0, "merge": 0.5}
+    one_worker = {"validate": 2.0, "load": 1.0}
+    ingest._share_wall_time(one_worker, 4.0)  # less busy than the wall: as measured
+    assert one_worker == {"validate": 2.0, "load": 1.0}
