@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from queue import Queue
 from threading import Lock
@@ -150,9 +150,19 @@ def ingest_source(
         loaded = _loaded_digests(con, source)
         with shown as stage:
             started = time.perf_counter()
-            batches = _batches(outcomes, loaded, batch_rows, failures, seconds, stage.advance)
-            for rejected in _validate_and_append(con, source, ctx, batches, seconds):
-                _insert(con, "stage_rejects", rejected)
+            # closed on the way out, even by an error: its workers are done before the rows
+            # of a failed load are deleted below
+            with closing(
+                _validate_and_append(
+                    con,
+                    source,
+                    ctx,
+                    _batches(outcomes, loaded, batch_rows, failures, seconds, stage.advance),
+                    seconds,
+                )
+            ) as appended:
+                for rejected in appended:
+                    _insert(con, "stage_rejects", rejected)
             _share_wall_time(seconds, time.perf_counter() - started)
         to_load = [o for o in outcomes if o.status == "loaded"]
         first = min((o.file_id for o in to_load), default=None)
