@@ -206,12 +206,17 @@ def discard_unrecorded_rows(con: duckdb.DuckDBPyConnection, source: Source) -> N
 
 @contextmanager
 def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
-    """Add the wall time of the block to seconds[step] (the run's per-stage timings)."""
+    """Add the wall time of the block to seconds[step] (the run's per-stage timings); safe from
+    the reader and the validating threads at once."""
     started = time.perf_counter()
     try:
         yield
     finally:
-        seconds[step] += time.perf_counter() - started
+        with _TIMED_LOCK:
+            seconds[step] += time.perf_counter() - started
+
+
+_TIMED_LOCK = Lock()
 
 
 def _identify(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> list[FileOutcome]:
@@ -342,20 +347,16 @@ def _validate_and_append(
     order in which the workers' batches land does not matter (row groups still hold one batch).
     """
     cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
-    lock = Lock()
 
     def work(batch: _Batch, members: dict[int, FileOutcome]) -> pl.DataFrame:
         cursor = cursors.get()
         try:
-            started = time.perf_counter()
-            result = validate(source, batch.frame, ctx)
-            _count(members, result.accepted, result.rejected)
-            rejected = _with_raw_records(result.rejected, batch.delivered)
-            validated = time.perf_counter()
-            _insert(cursor, source.table, result.accepted)
-            with lock:
-                seconds["validate"] += validated - started
-                seconds["load"] += time.perf_counter() - validated
+            with _timed(seconds, "validate"):
+                result = validate(source, batch.frame, ctx)
+                _count(members, result.accepted, result.rejected)
+                rejected = _with_raw_records(result.rejected, batch.delivered)
+            with _timed(seconds, "load"):
+                _insert(cursor, source.table, result.accepted)
             return rejected
         finally:
             cursors.put(cursor)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -365,6 +366,16 @@ def _load_activities(con, landing_dir: Path, batch_rows: int):
     )
 
 
+def _assert_run_fails_and_leaves_nothing(con, landing_dir: Path) -> None:
+    """The load of one-file batches fails with "disk full" and leaves no row and no file."""
+    with pytest.raises(RuntimeError, match="disk full"):
+        _load_activities(con, landing_dir, batch_rows=1)
+    time.sleep(1)  # a batch appended after the deletion would show now
+    assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchall() == [(0,)]
+    con.close()
+
+
 def test_batches_on_two_workers_load_what_one_batch_loads(tmp_path):
     """Batches are validated and appended two at a time, each on its own cursor: a file per
     batch gives the same rows, counts and rejects as one batch of everything."""
@@ -404,25 +415,21 @@ def test_a_batch_failing_on_a_worker_takes_the_run_out_again(tmp_path, monkeypat
     _activity_files(landing_dir / "activities", days=8)
     con = warehouse.connect(tmp_path / "wh" / "work.duckdb")
     warehouse.ensure_schema(con)
-    real, calls = ingest.validate, []
+    real, calls, sixth_started = ingest.validate, [], threading.Event()
 
     def failing(source, frame, ctx):
         calls.append(frame.height)
         if len(calls) == 5:
-            time.sleep(0.2)  # the next batch starts on the other worker meanwhile
+            sixth_started.wait(timeout=30)  # the next batch starts on the other worker
             raise RuntimeError("disk full")
         if len(calls) == 6:  # still validating when the other batch fails
+            sixth_started.set()
             time.sleep(0.5)
         return real(source, frame, ctx)
 
     monkeypatch.setattr(ingest, "validate", failing)
-    with pytest.raises(RuntimeError, match="disk full"):
-        _load_activities(con, landing_dir, batch_rows=1)
-    time.sleep(1)  # a batch appended after the deletion would show now
+    _assert_run_fails_and_leaves_nothing(con, landing_dir)
     assert len(calls) == 6
-    assert con.execute("SELECT count(*) FROM raw.activity_events").fetchall() == [(0,)]
-    assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchall() == [(0,)]
-    con.close()
 
 
 def test_two_workers_time_is_shared_as_wall_time():
@@ -434,3 +441,30 @@ def test_two_workers_time_is_shared_as_wall_time():
     one_worker = {"validate": 2.0, "load": 1.0}
     ingest._share_wall_time(one_worker, 4.0)  # less busy than the wall: as measured
     assert one_worker == {"validate": 2.0, "load": 1.0}
+
+
+def test_a_failure_recording_rejects_waits_for_the_workers(tmp_path, monkeypatch):
+    """The rejects are recorded by the caller while the workers go on; when that fails, the
+    batch still appending finishes before the run's rows are deleted."""
+    landing_dir = tmp_path / "landing"
+    (landing_dir / "activities").mkdir(parents=True)
+    _activity_files(landing_dir / "activities", days=8)  # day 3 has the first rejected row
+    con = warehouse.connect(tmp_path / "wh" / "work.duckdb")
+    warehouse.ensure_schema(con)
+    real_validate, real_insert, calls = ingest.validate, ingest._insert, []
+
+    def slow_fourth(source, frame, ctx):
+        calls.append(frame.height)
+        if len(calls) == 4:  # on the other worker when day 3's rejects are recorded
+            time.sleep(0.5)
+        return real_validate(source, frame, ctx)
+
+    def failing_insert(con, table, frame):
+        if table == "stage_rejects" and frame.height:
+            raise RuntimeError("disk full")
+        real_insert(con, table, frame)
+
+    monkeypatch.setattr(ingest, "validate", slow_fourth)
+    monkeypatch.setattr(ingest, "_insert", failing_insert)
+    _assert_run_fails_and_leaves_nothing(con, landing_dir)
+    assert len(calls) == 4
