@@ -15,6 +15,7 @@ list of all of them; every other row is accepted. Nothing is dropped silently.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -255,7 +256,11 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
     return checks
 
 
+@functools.lru_cache(maxsize=4)  # a run has three: customers, currencies, activities
 def _values(values: frozenset[str]) -> pl.Expr:
+    """The values as a one-row list literal for `is_in`. Cached: the schema is built for every
+    batch, and sorting the 200,000 known customers took 60 ms each time (a frozenset keeps its
+    hash, so the lookup is cheap)."""
     return pl.lit(pl.Series(sorted(values), dtype=pl.String).implode())
 
 
