@@ -121,6 +121,13 @@ def expected_purchases(
 ) -> np.ndarray:
     """E[purchases in the next `horizon` weeks | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10)."""
     x, t_x, t = (np.asarray(v, dtype=float) for v in (x, t_x, t))
+    return _purchases_if_alive(fit, horizon, x, t) / (1 + _odds_dead(fit, x, t_x, t))
+
+
+def _purchases_if_alive(
+    fit: BgNbd, horizon: np.ndarray | float, x: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """The numerator of eq. 10, which depends on x and T but not on t_x."""
     horizon = np.asarray(horizon, dtype=float)
     r, alpha, a, b = fit.r, fit.alpha, fit.a, fit.b
     z = horizon / (alpha + t + horizon)
@@ -128,7 +135,7 @@ def expected_purchases(
     tail = 1 - ((alpha + t) / (alpha + t + horizon)) ** (r + x) * hyp2f1(
         r + x, b + x, a + b + x - 1, z
     )
-    return head * tail / (1 + _odds_dead(fit, x, t_x, t))
+    return head * tail
 
 
 def discounted_purchases(
@@ -141,9 +148,17 @@ def discounted_purchases(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expected purchases over `months` months, undiscounted and discounted: the purchases
     expected in month m (E[Y(m)] - E[Y(m-1)]) are discounted by (1 + annual_rate)^(m / 12)."""
-    cumulative = [np.zeros(len(np.atleast_1d(x)))]
+    x, t_x, t = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, t_x, t))
+    # eq. 10 per month of the horizon: its numerator (hyp2f1, the costly part) depends on x and
+    # T alone, so it is computed once per distinct pair (27,000 pairs for 200,000 customers at
+    # size L) and the odds of having dropped out once per customer, not once per month
+    pairs, pair_of = np.unique(np.stack([x, t]), axis=1, return_inverse=True)
+    pair_of = pair_of.reshape(-1)
+    alive = 1 + _odds_dead(fit, x, t_x, t)
+    cumulative = [np.zeros(len(x))]
     for m in range(1, months + 1):
-        cumulative.append(expected_purchases(fit, m * WEEKS_PER_MONTH, x, t_x, t))
+        numerator = _purchases_if_alive(fit, m * WEEKS_PER_MONTH, pairs[0], pairs[1])
+        cumulative.append(numerator[pair_of] / alive)
     steps = np.diff(np.vstack(cumulative), axis=0)
     factors = (1 + annual_rate) ** (-np.arange(1, months + 1) / 12)
     return cumulative[-1], factors @ steps
