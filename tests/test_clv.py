@@ -111,6 +111,24 @@ def test_clv_on_a_hand_computed_tiny_case():
     )
 
 
+def test_discounted_purchases_match_each_customers_own_expectation():
+    """Customers sharing (repeat purchases, age) share the horizon terms, not t_x: each one's
+    total equals its own eq. 10 at the horizon, in any order of the customers."""
+    x = np.array([2.0, 0.0, 2.0, 5.0, 2.0, 0.0])
+    t_x = np.array([10.0, 0.0, 30.0, 40.0, 10.0, 0.0])
+    age = np.array([52.0, 20.0, 52.0, 60.0, 40.0, 52.0])
+    fit = clv.BgNbd(r=0.5, alpha=8.0, a=0.8, b=2.5, log_likelihood=0.0, converged=True)
+    total, discounted = clv.discounted_purchases(fit, 6, 0.1, x, t_x, age)
+    for i in range(len(x)):
+        own = clv.expected_purchases(fit, 6 * clv.WEEKS_PER_MONTH, x[i : i + 1], t_x[i : i + 1],
+                                     age[i : i + 1])  # fmt: skip
+        assert total[i] == pytest.approx(float(own[0]), rel=1e-12)
+    assert total[0] != total[2]  # same x and age, other t_x
+    assert (discounted < total).all()
+    reverse = clv.discounted_purchases(fit, 6, 0.1, x[::-1], t_x[::-1], age[::-1])
+    assert np.array_equal(reverse[0], total[::-1])
+
+
 def test_expected_margin_rules():
     """Shrunk towards the population mean with positive repeat margins; a non-positive mean
     stays as it is (the loss is not hidden); no repeat orders: the population mean."""
