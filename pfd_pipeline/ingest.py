@@ -521,7 +521,10 @@ def _merge(
             _record_changed_periods(con, source, run_id, names, params, has_rows)
             if has_rows:  # a first load has nothing to replace, and skips the join
                 con.execute(load_sql("ingest/merge_replace").format(**names), params)
-            con.execute(load_sql("ingest/run_repeated").format(**names), {"first": first})
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE run_repeated AS " + repeated_keys_sql(source),
+                {"first": first},
+            )
             if con.execute("SELECT EXISTS (FROM run_repeated)").fetchall()[0][0]:
                 con.execute(load_sql("ingest/merge").format(**names), {"first": first})
             con.execute("DROP TABLE run_repeated")
@@ -570,6 +573,14 @@ def _record_changed_periods(
 def key_match(source: Source) -> str:
     """`t.<key> = s.<key> AND …` over the source's key columns (names from the contract)."""
     return " AND ".join(f"t.{k} = s.{k}" for k in source.key)
+
+
+def repeated_keys_sql(source: Source) -> str:
+    """The query of the keys among the run's rows ($first on) that are in more than one file
+    (sql/ingest/repeated_keys.sql; names from the fixed source contract)."""
+    return load_sql("ingest/repeated_keys").format(
+        table=source.table, key=", ".join(source.key), first_key=source.key[0]
+    )
 
 
 def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:

@@ -468,3 +468,44 @@ def test_a_failure_recording_rejects_waits_for_the_workers(tmp_path, monkeypatch
     monkeypatch.setattr(ingest, "_insert", failing_insert)
     _assert_run_fails_and_leaves_nothing(con, landing_dir)
     assert len(calls) == 4
+
+
+def test_key_unique_check_groups_the_files_whose_key_ranges_overlap():
+    """The check after the merge: a key in two of the run's files is found (their key ranges
+    overlap, so their keys are grouped); files of disjoint ranges cannot share a key. Rows of an
+    earlier run (file 1) are compared with the run's by their keys, not by ranges."""
+    from pfd_pipeline.assets.ingest import _check_results
+
+    con = warehouse.connect(Path(":memory:"))
+    warehouse.ensure_schema(con)
+    con.execute(
+        "insert into raw.customers values ('C1', 'One', 'Retail', 'North', '2024-01-01', 1, 1)"
+    )
+
+    def lines(file_id: int, *ids: str) -> None:
+        for n, line_id in enumerate(ids, 1):
+            con.execute(
+                "insert into raw.sales_ledger values (?, 'D1', 'invoice', '2025-01-02', 'C1', "
+                "'P1', 1, 10, 0, 5, 'EUR', 'web', 0, ?, ?)",
+                [line_id, file_id, n],
+            )
+
+    def duplicated(*file_ids: int) -> int:
+        files = [ingest.FileOutcome(None, f, "", "loaded") for f in file_ids]  # type: ignore[arg-type]
+        outcome = ingest.SourceOutcome(SALES_LEDGER, files, 0)
+        check = next(
+            c for c in _check_results(con, SALES_LEDGER, outcome) if c.check_name == "key_unique"
+        )
+        assert check.passed == (check.metadata["duplicated_keys"].value == 0)
+        return check.metadata["duplicated_keys"].value
+
+    lines(1, "L01", "L02")
+    lines(2, "L03", "L05")
+    lines(3, "L04", "L06")  # overlaps file 2, no key in common
+    lines(4, "L07", "L08")
+    assert duplicated(2, 3, 4) == 0
+    lines(5, "L05", "L09")  # L05 again: overlaps files 2 and 3
+    assert duplicated(2, 3, 4, 5) == 1
+    con.execute("delete from raw.sales_ledger where _file_id = 5")
+    lines(5, "L02")  # a key of the earlier run's file 1
+    assert duplicated(5) == 1

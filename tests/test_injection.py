@@ -24,9 +24,9 @@ ALLOWED = {
     # fixed temp tables
     "name",
     "source.table",  # sources.SOURCES
-    "key",  # sources.Source.key columns, from the contract
-    "key_match(source)",  # "t.<key> = s.<key>" for the same key columns
+    "key_match(source)",  # "t.<key> = s.<key>" for the key columns of sources.Source.key
     "source.key[0]",  # the first of those key columns
+    "repeated_keys_sql(source)",  # sql/ingest/repeated_keys.sql with those same names
     "ALIAS",
     "source_of(table)",
     "_literal(path)",  # publish._attach: the next file, a path the pipeline controls

@@ -12,6 +12,7 @@ from pfd_pipeline.ingest import (
     ingest_source,
     key_match,
     known_customers,
+    repeated_keys_sql,
     run_key_range,
 )
 from pfd_pipeline.landing import FileRejected, discover
@@ -94,13 +95,13 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
     so that a daily run does not re-read the whole history."""
     loaded = [o.file_id for o in outcome.files if o.status == "loaded"]
     first = min(loaded, default=None)  # file ids only grow: this run's rows have _file_id >= first
-    key = ", ".join(source.key)
     duplicated = 0
     if first is not None:  # keys repeated among the run's rows, or also loaded by an earlier run
+        # keys in more than one of the run's files (validation kept one row per key in a
+        # file); only files whose key ranges overlap are grouped: 1.1 s instead of 6.2 s for
+        # the 50 million lines of a first load at L
         duplicated = con.execute(
-            f"SELECT count(*) FROM (SELECT {key} FROM {source.table} WHERE _file_id >= $first "
-            "GROUP BY ALL HAVING count(*) > 1)",
-            {"first": first},
+            f"SELECT count(*) FROM ({repeated_keys_sql(source)})", {"first": first}
         ).fetchall()[0][0]
         earlier = con.execute(
             f"SELECT EXISTS (FROM {source.table} WHERE _file_id < $first)", {"first": first}
