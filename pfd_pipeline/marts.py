@@ -99,11 +99,9 @@ MART_TABLES = tuple(t for m in marts(MartSettings()) for t in m.tables)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    new_days = not all(
-        table_exists(con, t) for t in ("marts.customer_days", "marts.customer_months")
-    )
+    new_months = not table_exists(con, "marts.customer_months")
     con.execute(load_sql("marts/mart_tables"))
-    if new_days:  # a warehouse built before the tables existed: rebuild the months to fill them
+    if new_months:  # a warehouse built before the table existed: rebuild the months to fill it
         con.execute("delete from audit.mart_periods where table_name = 'customer_profitability'")
 
 

@@ -422,3 +422,24 @@ def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):
     ).fetchall()
     con.execute("rollback")
     assert got == [("2026-09", customers, customers), ("2026-10", customers, customers)]
+
+
+def test_a_store_without_customer_months_rebuilds_them_and_drops_customer_days(con):
+    """customer_months is internal and filled with customer_profitability's months: a store made
+    before it existed (with the customer_days it replaced) rebuilds every month of
+    customer_profitability to fill it, and the old table goes."""
+    add_month(con, "2025-01", JANUARY)
+    build(con, ONE_MONTH)
+    months = rows(con, "select * from marts.customer_months order by all")
+    assert len(months) == 9  # C09 has no ledger line
+    con.execute("drop table marts.customer_months")
+    con.execute("create table marts.customer_days (period varchar, customer_id varchar)")
+    marts.ensure_tables(con)
+    assert not con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'marts' "
+        "and table_name = 'customer_days'"
+    ).fetchall()[0][0]
+    assert build(con, ONE_MONTH)["customer_profitability"] == ["2025-01"]
+    assert rows(con, "select * from marts.customer_months order by all") == months
+    marts.ensure_tables(con)  # nothing to fill: nothing rebuilt
+    assert build(con, ONE_MONTH)["customer_profitability"] == []

@@ -184,32 +184,26 @@ left join raw.customers as k on k.customer_id = m.customer_id
 left join main_channel as ch on ch.period = m.period and ch.customer_id = m.customer_id
 left join status as s on s.period = m.period;
 
--- The months' customer-days (internal, read by marts/clv_inputs): whether the day holds an
--- invoice (a purchase) and its margin, credit notes included.
-delete from marts.customer_days
-where period in (select period from mart_targets);
-
-insert into marts.customer_days
-select
-    t.period,
-    l.customer_id,
-    l.posting_date as day,
-    bool_or(l.document_type = 'invoice') as purchase,
-    sum(l.gross_amount - l.discount_amount - l.off_invoice_amount - l.cogs_amount) as margin,
-from raw.sales_ledger as l
-join mart_targets as t on date_trunc('month', l.posting_date)::date = t.period_start
-where l.posting_date >= (select min(period_start) from mart_targets)
-    and l.posting_date < (select max(period_end) from mart_targets)
-group by all
-order by 1, 3;
-
--- The months' customer-months (internal, read by marts/clv_inputs), from their customer-days.
+-- The months' customer-months (internal, read by marts/clv_inputs): the purchases (days with an
+-- invoice), the first and the last, the margin of the first purchase day, of the month's days
+-- after it and of all its days, credit notes included. From the month's customer-days, which
+-- are not kept (1.3 million a month at L, written and read back only to make these).
 delete from marts.customer_months
 where period in (select period from mart_targets);
 
 insert into marts.customer_months
-with days as (
-    select * from marts.customer_days where period in (select period from mart_targets)
+with days as materialized (
+    select
+        t.period,
+        l.customer_id,
+        l.posting_date as day,
+        bool_or(l.document_type = 'invoice') as purchase,
+        sum(l.gross_amount - l.discount_amount - l.off_invoice_amount - l.cogs_amount) as margin,
+    from raw.sales_ledger as l
+    join mart_targets as t on date_trunc('month', l.posting_date)::date = t.period_start
+    where l.posting_date >= (select min(period_start) from mart_targets)
+        and l.posting_date < (select max(period_end) from mart_targets)
+    group by all
 ),
 
 months as (

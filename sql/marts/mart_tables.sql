@@ -2,21 +2,14 @@
 -- Column descriptions live in sql/publish/catalog.yaml (applied with COMMENT ON).
 create schema if not exists marts;
 
--- Internal, not published: each customer-day of the ledger (a purchase when it holds an
--- invoice, and its margin), rebuilt with customer_profitability's months, so that the CLV inputs
--- read one row per customer-day instead of grouping the whole ledger for every month end.
-create table if not exists marts.customer_days (
-    period      varchar not null,
-    customer_id varchar not null,
-    day         date not null,
-    purchase    boolean not null,
-    margin      decimal(38, 2) not null,
-);
+-- Customer-days were kept here until they were folded into the customer-months below.
+drop table if exists marts.customer_days;
 
--- Internal, not published: each customer-month of marts.customer_days, rebuilt with it: its
--- purchases (days with an invoice), the first and the last, the margin of the first purchase day,
--- of the month's days after it and of all its days. The CLV windows are whole months, so the
--- CLV inputs add these up per window instead of every customer-day of every window.
+-- Internal, not published: each customer-month of the ledger, rebuilt with the months of
+-- customer_profitability, so that the CLV inputs read one row per customer and month instead of
+-- grouping the whole ledger for every month end: its purchases (days with an invoice), the first
+-- and the last, the margin of the first purchase day, of the month's days after it and of all
+-- its days. The CLV windows are whole months, so the CLV inputs add these up per window.
 create table if not exists marts.customer_months (
     period          varchar not null,
     customer_id     varchar not null,
