@@ -94,3 +94,22 @@ def execute_with_frame(con: duckdb.DuckDBPyConnection, statement: str, frame: pl
         con.execute(statement)
     finally:
         con.unregister("_frame")
+
+
+# What DuckDB may keep while its cached blocks are dropped (see release_cached_blocks).
+RELEASE_TO = "256MB"
+
+
+def release_cached_blocks(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Drop the table blocks DuckDB keeps in memory after a load, then set `memory_limit` back.
+
+    Blocks a load wrote stay cached (they are on disk too) until the memory limit forces them
+    out, so at L the ledger's load ran with about 1 GB of the events' blocks still resident; a
+    moment's lower limit evicts them (in-use memory is kept: the limit is not enforced on it).
+    """
+    try:
+        con.execute("SET memory_limit = $limit", {"limit": RELEASE_TO})
+    except duckdb.Error:  # more memory in use than that: nothing to drop, the limit stays
+        pass
+    finally:
+        con.execute("SET memory_limit = $limit", {"limit": memory_limit})

@@ -20,7 +20,7 @@ from pfd_pipeline.planning import today
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, FEEDBACK, SALES_LEDGER, SOURCES, Source
 from pfd_pipeline.validation import ValidationContext
-from pfd_pipeline.warehouse import ensure_schema, table_metadata
+from pfd_pipeline.warehouse import ensure_schema, release_cached_blocks, table_metadata
 
 GROUP = "ingest"
 
@@ -239,6 +239,8 @@ def build_ingest_asset(
             )
             metadata = {**table_metadata(con, source.table), **_run_metadata(outcome)}
             checks = _check_results(con, source, outcome)
+            if outcome.loaded:
+                release_cached_blocks(con, settings.duckdb_memory_limit)
         yield dg.MaterializeResult(metadata=metadata)
         yield from checks
 
