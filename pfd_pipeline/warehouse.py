@@ -105,11 +105,12 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, memory_limit: str) -> 
 
     Blocks a load wrote stay cached (they are on disk too) until the memory limit forces them
     out, so at L the ledger's load ran with about 1 GB of the events' blocks still resident; a
-    moment's lower limit evicts them (in-use memory is kept: the limit is not enforced on it).
+    moment's lower limit evicts them (blocks in use stay). If DuckDB refuses the lower limit,
+    nothing is dropped and the run goes on; the configured limit is set back either way.
     """
     try:
         con.execute("SET memory_limit = $limit", {"limit": RELEASE_TO})
-    except duckdb.Error:  # more memory in use than that: nothing to drop, the limit stays
+    except duckdb.Error:  # a saving missed, never a failed run
         pass
     finally:
         con.execute("SET memory_limit = $limit", {"limit": memory_limit})

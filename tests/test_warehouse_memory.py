@@ -23,3 +23,12 @@ def test_cached_blocks_are_dropped_and_the_memory_limit_set_back(tmp_path, monke
     assert in_use() <= 8 * 2**20 < cached
     assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == configured
     assert con.execute("SELECT count(*), max(b) FROM t").fetchall()[0][0] == 1000000
+
+
+def test_a_refused_lower_limit_leaves_the_configured_one(tmp_path, monkeypatch):
+    con = warehouse.connect(tmp_path / "work.duckdb")
+    con.execute("SET memory_limit = '1GB'")
+    configured = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    monkeypatch.setattr(warehouse, "RELEASE_TO", "not a size")  # DuckDB refuses it
+    warehouse.release_cached_blocks(con, "1GB")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == configured

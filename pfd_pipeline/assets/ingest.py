@@ -98,7 +98,7 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
     duplicated = 0
     if first is not None:  # keys repeated among the run's rows, or also loaded by an earlier run
         # keys in more than one of the run's files (validation kept one row per key in a
-        # file); only files whose key ranges overlap are grouped: 1.1 s instead of 6.2 s for
+        # file); only files whose key ranges overlap are grouped: 1.3 s instead of 5.2 s for
         # the 50 million lines of a first load at L
         duplicated = con.execute(
             f"SELECT count(*) FROM ({repeated_keys_sql(source)})", {"first": first}
