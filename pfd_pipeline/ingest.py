@@ -507,13 +507,7 @@ def _merge(
             "extra_columns": pl.List(pl.String),
         },
     )
-    names = {
-        "table": source.table,
-        "key": ", ".join(source.key),
-        "key_match": key_match(source),
-        "period_expr": PERIOD_EXPR.get(source.name, ""),
-        "first_key": source.key[0],
-    }
+    names = sql_names(source)
     con.register("stage_files", files.to_arrow())
     try:
         if first is not None:
@@ -575,12 +569,21 @@ def key_match(source: Source) -> str:
     return " AND ".join(f"t.{k} = s.{k}" for k in source.key)
 
 
+def sql_names(source: Source) -> dict[str, str]:
+    """The identifiers the sql/ingest files are formatted with, from the fixed source contract."""
+    return {
+        "table": source.table,
+        "key": ", ".join(source.key),
+        "key_match": key_match(source),
+        "period_expr": PERIOD_EXPR.get(source.name, ""),
+        "first_key": source.key[0],
+    }
+
+
 def repeated_keys_sql(source: Source) -> str:
     """The query of the keys among the run's rows ($first on) that are in more than one file
-    (sql/ingest/repeated_keys.sql; names from the fixed source contract)."""
-    return load_sql("ingest/repeated_keys").format(
-        table=source.table, key=", ".join(source.key), first_key=source.key[0]
-    )
+    (sql/ingest/repeated_keys.sql)."""
+    return load_sql("ingest/repeated_keys").format(**sql_names(source))
 
 
 def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:
