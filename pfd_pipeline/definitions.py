@@ -44,8 +44,8 @@ def duckdb_resource(settings: Settings) -> DuckDBResource:
     return DuckDBResource(database=str(settings.work_db), connection_config=config)
 
 
-def unpartitioned_keys(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
-    return [key for a in assets if a.partitions_def is None for key in a.keys]
+def asset_keys(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    return [key for a in assets for key in a.keys]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -68,7 +68,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         jobs=[job],
-        schedules=[build_schedule(settings, job, unpartitioned_keys(assets))],
+        schedules=[build_schedule(settings, job, asset_keys(assets))],
         resources={"duckdb": duckdb_resource(settings)},
         # One process: DuckDB allows a single writer, and backfills must not pay process start-up.
         executor=dg.in_process_executor,

@@ -1,8 +1,8 @@
 """What a run has to do: the landing files that are new since the last run, and their days.
 
 The CLI and the daily schedule both plan the same way, so that one Dagster run materialises
-exactly the daily partitions that received new files (a two-year backfill is one run), plus the
-unpartitioned sources and everything downstream.
+exactly the daily partitions that received new files (a two-year backfill is one run), the
+other sources with new files, and everything downstream.
 """
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     """Materialise everything new in the landing folder in one Dagster run; return the summary."""
     from pfd_pipeline.definitions import (
         PIPELINE_JOB,
+        asset_keys,
         build_definitions,
         duckdb_resource,
-        unpartitioned_keys,
     )
     from pfd_pipeline.schedules import selection_for
 
@@ -61,7 +61,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
         )
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
-    unpartitioned = unpartitioned_keys(list(defs.assets))
+    keys = asset_keys(list(defs.assets))
     instance = instance or dagster_instance()
     started = time.perf_counter()
     # One connection held open for the whole run keeps the work store's database open between
@@ -72,7 +72,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
         result = job.execute_in_process(
             instance=instance,
             tags=plan.run_tags(),
-            asset_selection=selection_for(plan, unpartitioned),
+            asset_selection=selection_for(plan, keys),
             run_config=QUIET_LOGS,
             raise_on_error=False,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -211,6 +212,10 @@ def test_schedule_requests_one_run_for_the_new_days_then_skips(project):
     assert len(requests) == 1
     assert requests[0].tags["dagster/asset_partition_range_start"] == "2025-01-02"
     assert requests[0].tags["dagster/asset_partition_range_end"] == "2025-01-04"
+    selected = set(requests[0].asset_selection)  # the fixture has no feedback file
+    assert dg.AssetKey(["raw", "sales_ledger"]) in selected
+    assert dg.AssetKey(["raw", "feedback"]) not in selected
+    assert dg.AssetKey(["publish", "report"]) in selected
 
     assert cli.main(["run", *_args(project)]) == 0
     with dg.build_schedule_context(scheduled_execution_time=when) as context:
@@ -297,6 +302,10 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     assert cli.main(["run", *_args(project)]) == 0
     out = capsys.readouterr().out
     assert "late data for a closed month: 2025-01" in out
+    # only the source with a new file is loaded; everything downstream is rebuilt
+    steps = _steps_of_last_run(project)
+    assert [s for s in steps if s.startswith("raw__")] == ["raw__activity_events"], steps
+    assert {"allocate_cost_to_serve", "marts__customer_profitability", "publish__report"} <= steps
 
     model = project["config"].parent / "cost_model.yaml"
     model.write_text(
@@ -307,7 +316,15 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     out = capsys.readouterr().out
     assert "1 month(s) to re-allocate" in out
     assert "cost model changed: 2025-01" in out
+    steps = _steps_of_last_run(project)
+    assert not [s for s in steps if s.startswith("raw__")], steps
+    assert {"allocate_cost_to_serve", "publish__duckdb_file"} <= steps
 
     model.write_text("resources: {}\nactivities: {}\nbogus: 1\n", encoding="utf-8")
     assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
     assert "cost_model.yaml: unknown key(s) ['bogus']" in capsys.readouterr().err
+
+
+def _steps_of_last_run(project) -> set[str]:
+    stats = json.loads((project["warehouse"] / "last_run_stats.json").read_text(encoding="utf-8"))
+    return set(stats["step_seconds"])
