@@ -664,3 +664,28 @@ def test_the_waterfall_and_drill_downs_equal_the_customer_rows(settings):
         assert data.best == ranked_customers(con, data.period, data.window_start, limit=10)[0]
     finally:
         con.close()
+
+
+def test_ranked_customers_are_read_again_when_the_published_file_changes(settings, tmp_path):
+    """The report's lists are kept for the CLI's summary of the same file; another file, or the
+    same file rewritten, is read again, and the answer handed out is a copy."""
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        best, _ = ranked_customers(con, "2025-01", "2024-12", limit=3)
+        best[0]["costs"].clear()  # a caller's change is not kept
+        again, _ = ranked_customers(con, "2025-01", "2024-12", limit=2)
+        assert [c["customer_id"] for c in again] == ["C01", "C03"]
+        assert again[0]["costs"]
+    finally:
+        con.close()
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(settings.published_db, copy)
+    with duckdb.connect(str(settings.published_db)) as con:
+        con.execute("delete from marts.customer_tiers where customer_id = 'C01'")
+    for path, expected in ((settings.published_db, ["C03", "C02"]), (copy, ["C01", "C03"])):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            best, _ = ranked_customers(con, "2025-01", "2024-12", limit=2)
+        finally:
+            con.close()
+        assert [c["customer_id"] for c in best] == expected, path
