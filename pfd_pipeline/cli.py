@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import fcntl
 import os
@@ -29,6 +30,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Busy as exc:
         print(f"pfd: {exc}", file=sys.stderr)
         return EXIT_BUSY
+
+
+def console() -> None:
+    """The `pfd` command: main(), then the exit handlers, then exit without the rest of the
+    interpreter's teardown.
+
+    When main() returns, every connection is closed and every file written (the Dagster
+    instance too, disposed by the run). What the interpreter would still do is free the objects
+    of every module loaded (Dagster, SQLAlchemy, matplotlib, scipy, ...) one by one: 0.6 s of
+    every run, about 3% of a daily run at L. The exit handlers (logging's flush among them) and
+    the output streams are run and flushed first; only that freeing is skipped.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -226,4 +244,4 @@ def run_lock(settings: Settings) -> Iterator[None]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

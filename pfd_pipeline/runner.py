@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import dagster as dg
@@ -62,25 +63,26 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
     keys = asset_keys(list(defs.assets))
-    instance = instance or dagster_instance()
-    started = time.perf_counter()
-    # One connection held open for the whole run keeps the work store's database open between
-    # the assets' own connections: otherwise each asset's close checkpoints it and the next
-    # opens it again (about 35 ms each, 1.2 s of a daily run). Closed before the summaries,
-    # which open the work store read-only.
-    with duckdb_resource(settings).get_connection():
-        result = job.execute_in_process(
-            instance=instance,
-            tags=plan.run_tags(),
-            asset_selection=selection_for(plan, keys),
-            run_config=QUIET_LOGS,
-            raise_on_error=False,
-        )
-    elapsed = time.perf_counter() - started
-    if not result.success:
-        raise RunFailed(_failure_message(result))
-    stages = stage_seconds(defs, instance, result)
-    write_run_stats(settings, result.run_id, elapsed, stages, step_spans(instance, result))
+    # An instance made here is disposed of here (an ephemeral one removes its temporary folder).
+    with nullcontext(instance) if instance else dagster_instance() as instance:
+        started = time.perf_counter()
+        # One connection held open for the whole run keeps the work store's database open
+        # between the assets' own connections: otherwise each asset's close checkpoints it and
+        # the next opens it again (about 35 ms each, 1.2 s of a daily run). Closed before the
+        # summaries, which open the work store read-only.
+        with duckdb_resource(settings).get_connection():
+            result = job.execute_in_process(
+                instance=instance,
+                tags=plan.run_tags(),
+                asset_selection=selection_for(plan, keys),
+                run_config=QUIET_LOGS,
+                raise_on_error=False,
+            )
+        elapsed = time.perf_counter() - started
+        if not result.success:
+            raise RunFailed(_failure_message(result))
+        stages = stage_seconds(defs, instance, result)
+        write_run_stats(settings, result.run_id, elapsed, stages, step_spans(instance, result))
     return (
         f"Run {result.run_id[:8]} finished in {elapsed:.1f} s; {plan.describe()}.\n"
         + "Stages: "

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -328,3 +331,23 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
 def _steps_of_last_run(project) -> set[str]:
     stats = json.loads((project["warehouse"] / "last_run_stats.json").read_text(encoding="utf-8"))
     return set(stats["step_seconds"])
+
+
+def test_the_pfd_command_prints_everything_and_exits_with_the_run_code(project, tmp_path):
+    """`pfd` skips the interpreter's teardown: the output is still complete, the exit code is
+    the run's, and no temporary file is left behind."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    # buffered output, as when `pfd` writes to a pipe or a file
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "PYTHONUNBUFFERED")}
+    command = [sys.executable, "-m", "pfd_pipeline.cli", "run", *_args(project)]
+    done = subprocess.run(command, env={**env, "TMPDIR": str(temp)}, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].startswith("Report (open in a browser): "), done.stdout
+    assert list(temp.iterdir()) == []
+    old = project["landing"] / "sales_ledger" / "sales_ledger_2023-12-31.csv"
+    shutil.copy(project["landing"] / "sales_ledger" / "sales_ledger_2025-01-02.csv", old)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == cli.EXIT_FAILED
+    assert "dated 2023-12-31, before partitions_start" in done.stderr
