@@ -25,8 +25,9 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from pfd_pipeline.faults import crash_point
 from pfd_pipeline.marts import MART_TABLES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
+from pfd_pipeline.warehouse import run_on_cursors
 
 COST_TABLES = ("customer_cost_to_serve", "activity_rates", "allocation_reconciliation")
 PERIOD_TABLES = (MART_TABLES[0], *COST_TABLES, *MART_TABLES[1:])
@@ -160,35 +162,20 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
         previous.unlink(missing_ok=True)
         _attach(con, settings, next_file)
     try:
-        _stage_periods(con, written)
         if full:
             con.execute(f"CREATE SCHEMA {ALIAS}.marts")
-        for table in PERIOD_TABLES:
-            if full:
-                con.execute(
-                    f"CREATE TABLE {ALIAS}.marts.{table} AS SELECT * FROM {source_of(table)}"
-                )
-            elif written[table]:
-                con.execute(
-                    f"DELETE FROM {ALIAS}.marts.{table} WHERE period IN "
-                    "(SELECT period FROM publish_periods WHERE table_name = ?)",
-                    [table],
-                )
-                con.execute(
-                    f"INSERT INTO {ALIAS}.marts.{table} SELECT * FROM {source_of(table)} "
-                    "WHERE period IN (SELECT period FROM publish_periods WHERE table_name = ?)",
-                    [table],
-                )
-        for table in WHOLE_TABLES:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {ALIAS}.marts.{table} AS SELECT * FROM {source_of(table)}"
-            )
+        tables = [t for t in _largest_first(con, PERIOD_TABLES) if full or written[t]]
+        run_on_cursors(
+            con,
+            [partial(_copy_months, table=t, periods=None if full else written[t]) for t in tables]
+            + [partial(_copy_months, table=t, periods=None) for t in WHOLE_TABLES],
+            settings.duckdb_threads,
+        )
         _write_publication(con, run_id, periods)
         _comment(con)
         con.execute(f"CHECKPOINT {ALIAS}")
     finally:
         con.execute(f"DETACH {ALIAS}")
-        con.execute("DROP TABLE IF EXISTS publish_periods")
     _fsync(next_file)
     if target.exists():
         # keep the file being replaced for the next run; its state first, then the link, so
@@ -268,19 +255,14 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
     versions = link.parent / VERSIONS_DIR
     folder = versions / f"{time.time_ns()}"
     folder.mkdir(parents=True)
-    _stage_periods(con, periods)
     try:
-        for table in PERIOD_TABLES:
+        copies = []
+        for table in _largest_first(con, PERIOD_TABLES):
             out = folder / table
             out.mkdir()
             written = set(periods[table])
             if written:
-                con.execute(
-                    f"COPY (SELECT * FROM {source_of(table)} WHERE period IN "
-                    f"(SELECT period FROM publish_periods WHERE table_name = {_literal(table)})) "
-                    f"TO {_literal(out)} (FORMAT parquet, PARTITION_BY (period), "
-                    "OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'data_{i}')"
-                )
+                copies.append(partial(_months_to_parquet, table=table, periods=sorted(written)))
             if previous is not None and not full:
                 for part in sorted((previous / table).glob("period=*")):
                     if part.name.removeprefix("period=") not in written:
@@ -289,10 +271,10 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
                             _link_or_copy(file, out / part.name / file.name)
         for table in WHOLE_TABLES:
             (folder / table).mkdir()
-            con.execute(
-                f"COPY {source_of(table)} TO {_literal(folder / table / 'data_0.parquet')} "
-                "(FORMAT parquet)"
-            )
+            copies.append(partial(_months_to_parquet, table=table, periods=None))
+        run_on_cursors(
+            con, [partial(copy, folder=folder) for copy in copies], settings.duckdb_threads
+        )
         (folder / "publication").mkdir()
         out = folder / "publication" / "data_0.parquet"
         con.execute(
@@ -302,8 +284,6 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    finally:
-        con.execute("DROP TABLE IF EXISTS publish_periods")
     _fsync(folder)
     if link.exists() and not link.is_symlink():  # a plain folder from elsewhere: keep it aside
         link.rename(versions / f"replaced-{time.time_ns()}")
@@ -342,6 +322,54 @@ def _all_periods(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     for table, period in rows:
         periods[table].append(period)
     return periods
+
+
+# The months of a table to copy, as a list parameter (the cursors of run_on_cursors do not see
+# the run connection's temporary tables).
+IN_PERIODS = "period IN (SELECT unnest($periods::varchar[]))"
+
+
+def _copy_months(cursor: duckdb.DuckDBPyConnection, table: str, periods: list[str] | None) -> None:
+    """Into the next published file: replace `periods` of `table`, or (None) copy it whole."""
+    if periods is None:
+        cursor.execute(
+            f"CREATE OR REPLACE TABLE {ALIAS}.marts.{table} AS SELECT * FROM {source_of(table)}"
+        )
+        return
+    cursor.execute(f"DELETE FROM {ALIAS}.marts.{table} WHERE {IN_PERIODS}", {"periods": periods})
+    cursor.execute(
+        f"INSERT INTO {ALIAS}.marts.{table} SELECT * FROM {source_of(table)} WHERE {IN_PERIODS}",
+        {"periods": periods},
+    )
+
+
+def _months_to_parquet(
+    cursor: duckdb.DuckDBPyConnection, folder: Path, table: str, periods: list[str] | None
+) -> None:
+    """Write `periods` of `table` under folder/table/period=.../, or (None) the whole table as
+    folder/table/data_0.parquet."""
+    if periods is None:
+        out = folder / table / "data_0.parquet"
+        cursor.execute(f"COPY {source_of(table)} TO {_literal(out)} (FORMAT parquet)")
+        return
+    out = folder / table
+    cursor.execute(
+        f"COPY (SELECT * FROM {source_of(table)} WHERE {IN_PERIODS}) TO {_literal(out)} "
+        "(FORMAT parquet, PARTITION_BY (period), OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'data_{i}')",
+        {"periods": periods},
+    )
+
+
+def _largest_first(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
+    """`tables` by the estimated size of their work-store tables, largest first, so that the
+    largest copy starts first and the small ones fill in beside it."""
+    sizes = dict(
+        con.execute(
+            "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
+            "where database_name = current_database()"
+        ).fetchall()
+    )
+    return sorted(tables, key=lambda table: -sizes.get(source_of(table), 0))
 
 
 def _stage_periods(con: duckdb.DuckDBPyConnection, periods: dict[str, list[str]]) -> None:

@@ -31,9 +31,8 @@ ALLOWED = {
     "source_of(table)",
     "_literal(path)",  # publish._attach: the next file, a path the pipeline controls
     "_literal(settings.publish.storage_version)",  # checked against v\d+.\d+.\d+ at load
-    "_literal(table)",
     "_literal(out)",
-    "_literal(folder / table / 'data_0.parquet')",
+    "IN_PERIODS",  # publish: a constant filter on the period column, months as a parameter
     "_publication_query()",
     "qualified",  # publish.describe: built from the catalog's table names
     "_literal(text)",
