@@ -25,7 +25,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
 from importlib.metadata import version
@@ -172,7 +172,9 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
             settings.duckdb_threads,
         )
         _write_publication(con, run_id, periods)
-        _comment(con)
+        # the months rewritten keep their tables' descriptions (the next file was published
+        # with the same catalog: its fingerprint says so); the tables made anew need them
+        _comment(con, catalog() if full else (*WHOLE_TABLES, "publication"))
         con.execute(f"CHECKPOINT {ALIAS}")
     finally:
         con.execute(f"DETACH {ALIAS}")
@@ -435,9 +437,9 @@ def _write_publication(
     )
 
 
-def _comment(con: duckdb.DuckDBPyConnection) -> None:
-    """COMMENT ON every published table and column."""
-    describe(con, {table: f"{ALIAS}.marts.{table}" for table in catalog()})
+def _comment(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
+    """COMMENT ON the published `tables` and their columns."""
+    describe(con, {table: f"{ALIAS}.marts.{table}" for table in tables})
 
 
 def describe(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> None:

@@ -67,15 +67,8 @@ def test_published_file_is_documented_and_equals_the_work_store(work, settings):
             ).fetchall()
         }
         assert set(tables) == set(PUBLISHED_TABLES)
-        assert all(tables.values()), "every table carries a description"
-        for table, doc in catalog().items():
-            columns = reader.execute(
-                "select column_name, comment from duckdb_columns() "
-                "where schema_name = 'marts' and table_name = ? order by column_index",
-                [table],
-            ).fetchall()
-            assert [c for c, _ in columns] == list(doc.columns), table
-            assert [text for _, text in columns] == list(doc.columns.values()), table
+        _assert_documented(reader)
+        for table in catalog():
             if table != "publication":
                 assert _rows(reader, f"marts.{table}") == _rows(work, source_of(table)), table
         money = reader.execute(
@@ -125,9 +118,30 @@ def test_a_reader_holding_the_file_keeps_its_state_and_sees_the_new_one_on_recon
     assert not list(settings.warehouse_dir.glob(".*.next*"))
 
 
+def _assert_documented(reader: duckdb.DuckDBPyConnection) -> None:
+    """Every published table and column carries its catalog.yaml text, in catalog order."""
+    for table, doc in catalog().items():
+        described = reader.execute(
+            "select comment from duckdb_tables() where schema_name = 'marts' and table_name = ?",
+            [table],
+        ).fetchall()
+        assert described == [(f"{doc.description} Grain: {doc.grain}.",)], table
+        columns = reader.execute(
+            "select column_name, comment from duckdb_columns() "
+            "where schema_name = 'marts' and table_name = ? order by column_index",
+            [table],
+        ).fetchall()
+        assert [c for c, _ in columns] == list(doc.columns), table
+        assert [text for _, text in columns] == list(doc.columns.values()), table
+
+
 def _published_equals_work_store(work, settings, run_id: str) -> None:
+    """The published file holds the work store's rows, documented, from publication `run_id`
+    (a later publication rewrites months of the previous file or of a copy of the published
+    one, and must keep every description)."""
     reader = duckdb.connect(str(settings.published_db), read_only=True)
     try:
+        _assert_documented(reader)
         for table in PUBLISHED_TABLES:
             if table != "publication":
                 assert _rows(reader, f"marts.{table}") == _rows(work, source_of(table)), table
