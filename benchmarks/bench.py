@@ -335,8 +335,17 @@ def summarise(args, customers, volume, generated, floors, builds, daily) -> dict
             step: median([b.ingest_steps.get(step, 0.0) for b in builds])
             for step in builds[0].ingest_steps
         },
+        # every Dagster step, median over the builds: what a month of each step costs in a
+        # build (divide by the months) against what it costs in a daily run
+        "full_build_step_seconds": {
+            step: median([b.steps.get(step, 0.0) for b in builds]) for step in builds[0].steps
+        },
         "daily_seconds": daily_s,
         "daily_runs": [d.seconds for d in daily],
+        "daily_step_seconds": {
+            step: median([d.steps.get(step, 0.0) for d in daily])
+            for step in (daily[0].steps if daily else {})
+        },
         "daily_peak_rss_gb": max((d.peak_rss_gb for d in daily), default=None),
         "daily_to_build": round(daily_s / build_s, 4) if daily_s else None,
     }

@@ -39,6 +39,9 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert results["full_build_peak_rss_step"], results
     assert "peak RSS " in done.stdout
     assert len(results["daily_runs"]) == 1
+    assert results["full_build_step_seconds"]["allocate_cost_to_serve"] > 0
+    assert set(results["daily_step_seconds"]) <= set(results["full_build_step_seconds"])
+    assert "marts__customer_trends" in results["daily_step_seconds"]
     assert "slowest steps: " in done.stdout
     stats = json.loads((tmp_path / "work" / "warehouse" / "last_run_stats.json").read_text())
     steps = stats["step_seconds"]  # every Dagster step of the last (daily) run, slowest first
