@@ -35,15 +35,11 @@ ALLOWED = {
     "IN_PERIODS",  # publish: a constant filter on the period column, months as a parameter
     "_publication_query()",
     "qualified",  # publish.describe: built from the catalog's table names
-    "_literal(text)",
+    "_literal(text)",  # publish.describe: the catalog's own text
     "column",  # catalog.yaml column names, checked against the tables before publishing
     "PREVIEW_ROWS",
     "sql",  # marts.rebuild: Mart.name or Mart.many, fixed names of sql/marts files
     "s.table",  # runner: sources.SOURCES
-    # publish.describe: the catalog's own text, quoted by _literal
-    "_literal(f'{doc.description} Grain: {doc.grain}.')",
-    "doc.description",
-    "doc.grain",
 }
 
 

@@ -17,6 +17,7 @@ from pfd_pipeline import allocate, marts
 from pfd_pipeline.publish import (
     PUBLISHED_TABLES,
     catalog,
+    describe,
     ensure_tables,
     publish_duckdb,
     publish_parquet,
@@ -286,3 +287,58 @@ def test_readme_documents_every_published_table_and_column():
         assert f"`marts.{table}`" in readme
         for column in doc.columns:
             assert f"| `{column}` |" in readme
+
+
+class _Recording:
+    """A connection that records the statements run through it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.statements = con, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.con.execute(sql, *args)
+
+
+def test_describe_writes_only_the_comments_that_differ_from_the_catalog(work, tmp_path):
+    """In the work store (schema.table) and in an attached file (database.schema.table)."""
+    work.execute(f"ATTACH '{tmp_path / 'next.duckdb'}' AS nxt")
+    work.execute("CREATE SCHEMA nxt.marts")
+    work.execute("CREATE TABLE nxt.marts.customer_tiers AS FROM marts.customer_tiers")
+    docs = catalog()
+    for tables, stale in (
+        (
+            {"customer_tiers": "nxt.marts.customer_tiers"},
+            ["COMMENT ON TABLE nxt.marts.customer_tiers IS 'stale'",
+             "COMMENT ON COLUMN nxt.marts.customer_tiers.tier IS NULL"],
+        ),
+        (
+            {"whale_curve": "marts.whale_curve"},
+            ["COMMENT ON COLUMN marts.whale_curve.period IS 'stale'"],
+        ),
+    ):  # fmt: skip
+        describe(work, tables)
+        for sql in stale:
+            work.execute(sql)
+        recording = _Recording(work)
+        describe(recording, tables)
+        written = [sql for sql in recording.statements if sql.startswith("COMMENT")]
+        assert [sql.split(" IS ")[0] for sql in written] == [
+            sql.split(" IS ")[0].replace(".tier", '."tier"').replace(".period", '."period"')
+            for sql in stale
+        ]
+        ((table, qualified),) = tables.items()
+        database = "nxt" if qualified.startswith("nxt.") else "memory"
+        assert work.execute(
+            "select comment from duckdb_tables() where database_name = ? and table_name = ?",
+            [database, table],
+        ).fetchall() == [(f"{docs[table].description} Grain: {docs[table].grain}.",)]
+        columns = work.execute(
+            "select column_name, comment from duckdb_columns() "
+            "where database_name = ? and table_name = ?",
+            [database, table],
+        ).fetchall()
+        assert dict(columns) == docs[table].columns
+        recording.statements.clear()
+        describe(recording, tables)
+        assert not [sql for sql in recording.statements if sql.startswith("COMMENT")]
