@@ -13,7 +13,10 @@ with targets as (
     cross join mart_params as p
 ),
 
-months as (
+-- Not materialised: totals reads every customer-month of the window once, early only the
+-- months without purchases (a few thousand), each from its own scan; materialised for both,
+-- the 4 million customer-months of a month end at L cost 0.63 s to store (0.75 -> 0.66 s).
+months as not materialized (
     select
         t.period,
         m.customer_id,
