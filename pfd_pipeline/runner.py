@@ -64,7 +64,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     job = defs.resolve_job_def(PIPELINE_JOB)
     keys = asset_keys(list(defs.assets))
     # An instance made here is disposed of here (an ephemeral one removes its temporary folder).
-    with nullcontext(instance) if instance else dagster_instance() as instance:
+    with nullcontext(instance) if instance is not None else dagster_instance() as instance:
         started = time.perf_counter()
         # One connection held open for the whole run keeps the work store's database open
         # between the assets' own connections: otherwise each asset's close checkpoints it and

@@ -238,15 +238,20 @@ def ranked_customers(
     A run's report and the CLI's summary after it ask the same published file for the same
     month, so the last answer is kept for that file (path, inode, size and modification time:
     a publication replaces the file) and a smaller `limit` is cut from a larger one."""
-    key = (_file_identity(con), month, start)
-    if key[0] is None or _RANKED.get("key") != key or _RANKED["limit"] < limit:
+    file = _file_identity(con)
+    key = (file, month, start)
+    held = _RANKED.get(key)
+    if held is None or held[0] < limit:
+        held = (limit, _ranked_customers(con, month, start, limit))
         _RANKED.clear()
-        _RANKED.update(key=key, limit=limit, lists=_ranked_customers(con, month, start, limit))
-    best, worst = _RANKED["lists"]
+        if file is not None:  # an in-memory database has no identity to check
+            _RANKED[key] = held
+    best, worst = held[1]
     return copy.deepcopy(best[:limit]), copy.deepcopy(worst[:limit])
 
 
-_RANKED: dict[str, object] = {}  # the last ranked_customers answer: key, limit, lists
+# The last ranked_customers answer: (file identity, month, start) -> (limit, (best, worst)).
+_RANKED: dict[tuple, tuple[int, tuple[list[dict], list[dict]]]] = {}
 
 
 def _file_identity(con: duckdb.DuckDBPyConnection) -> tuple | None:
