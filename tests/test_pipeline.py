@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pfd_pipeline import cli
+from pfd_pipeline import cli, runner
 from pfd_pipeline.definitions import build_definitions
 from pfd_pipeline.settings import Settings
 
@@ -333,21 +333,45 @@ def _steps_of_last_run(project) -> set[str]:
     return set(stats["step_seconds"])
 
 
-def test_the_pfd_command_prints_everything_and_exits_with_the_run_code(project, tmp_path):
-    """`pfd` skips the interpreter's teardown: the output is still complete, the exit code is
-    the run's, and no temporary file is left behind."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+def test_the_pfd_command_prints_everything_and_exits_with_the_run_code(project):
+    """`pfd` skips the interpreter's teardown: the output is still complete and the exit code is
+    the run's."""
     # buffered output, as when `pfd` writes to a pipe or a file
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "PYTHONUNBUFFERED")}
     command = [sys.executable, "-m", "pfd_pipeline.cli", "run", *_args(project)]
-    done = subprocess.run(command, env={**env, "TMPDIR": str(temp)}, capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1].startswith("Report (open in a browser): "), done.stdout
-    assert list(temp.iterdir()) == []
     old = project["landing"] / "sales_ledger" / "sales_ledger_2023-12-31.csv"
     shutil.copy(project["landing"] / "sales_ledger" / "sales_ledger_2025-01-02.csv", old)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == cli.EXIT_FAILED
     assert "dated 2023-12-31, before partitions_start" in done.stderr
+
+
+def test_a_run_disposes_of_the_dagster_instance_it_made_and_not_of_one_given(project, monkeypatch):
+    """`pfd` exits without the interpreter's teardown, so the run itself must dispose of the
+    instance it made (an ephemeral one removes its temporary folder then)."""
+    made = []
+
+    def instance() -> dg.DagsterInstance:
+        made.append(dg.DagsterInstance.ephemeral())
+        dispose = made[-1].dispose
+        made[-1].dispose = lambda: (made.append("disposed"), dispose())
+        return made[0]
+
+    monkeypatch.setattr(runner, "dagster_instance", instance)
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert cli.main(["run", *_args(project)]) == 0
+    assert made[1:] == ["disposed"]
+
+    given = dg.DagsterInstance.ephemeral()
+    dispose, given.dispose = given.dispose, lambda: pytest.fail("the caller disposes of it")
+    (project["landing"] / "activities" / "activities_2025-01-05.csv").write_text(
+        "event_id,event_date,customer_id,activity,quantity,channel\n"
+        "E91,2025-01-05,C001,support_ticket,1,phone\n",
+        encoding="utf-8",
+    )
+    runner.run_pipeline(_settings(project), instance=given)
+    assert given.get_runs(), "the run was recorded in the instance given"
+    dispose()
