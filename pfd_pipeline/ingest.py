@@ -44,6 +44,7 @@ from pfd_pipeline.landing import (
     FileRejected,
     FileRows,
     LandingFile,
+    content,
     raw_records,
     read_rows,
     sha256,
@@ -313,11 +314,12 @@ def _read_ahead(
 
     def hash_and_read(outcome: FileOutcome) -> tuple[str, FileRows | None]:
         with _timed(seconds, "hash"):
-            digest = sha256(outcome.file.path)
+            data = content(outcome.file)
+            digest = sha256(outcome.file.path, data)
         if digest in loaded_before:
             return digest, None
         with _timed(seconds, "read"):
-            return digest, read_rows(outcome.file, outcome.file_id)
+            return digest, read_rows(outcome.file, outcome.file_id, data)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-read") as pool:
         pending: deque[tuple[FileOutcome, Future[tuple[str, FileRows | None]]]] = deque()
@@ -401,9 +403,16 @@ def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]
 
 
 def _count(members: dict[int, FileOutcome], accepted: pl.DataFrame, rejected: pl.DataFrame) -> None:
-    for frame, attr in ((accepted, "rows_accepted"), (rejected, "rows_rejected")):
-        for file_id, n in frame.group_by(FILE_ID).len().iter_rows():
-            setattr(members[file_id], attr, n)
+    """Each file's accepted and rejected rows. Every row read is one or the other, so only the
+    rejected rows (few) are grouped by file: grouping the accepted ones cost 0.05 us a row."""
+    if accepted.height + rejected.height != sum(o.rows_read for o in members.values()):
+        raise AssertionError("validation must accept or reject every row read, once")
+    for outcome in members.values():
+        outcome.rows_rejected = 0
+    for file_id, n in rejected.group_by(FILE_ID).len().iter_rows():
+        members[file_id].rows_rejected = n
+    for outcome in members.values():
+        outcome.rows_accepted = outcome.rows_read - outcome.rows_rejected
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

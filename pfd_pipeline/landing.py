@@ -105,8 +105,40 @@ def discover(landing_dir: Path, source: Source) -> list[LandingFile]:
     return sorted(found, key=lambda f: (f.day, f.relpath))
 
 
-def sha256(path: Path) -> str:
-    """Content hash: the same bytes under another name are the same delivery."""
+# A file up to this size is read into memory once, for its hash and its rows (see `content`).
+IN_MEMORY_BYTES = 256 << 20
+# Bytes that can put whitespace at the edge of a value (space, tab, vertical tab, form feed), or
+# line breaks inside one (a quote); a carriage return is checked apart (see `needs_trimming`).
+_EDGE_BYTES = (b" ", b"\t", b"\x0b", b"\x0c", b'"')
+
+
+def content(file: LandingFile) -> bytes | None:
+    """The bytes of a CSV file small enough to hold (IN_MEMORY_BYTES), so that hashing and
+    reading it read the disk once; None for a larger file or a Parquet file."""
+    if SUFFIXES[file.path.suffix.lower()] != "csv" or file.size > IN_MEMORY_BYTES:
+        return None
+    return file.path.read_bytes()
+
+
+def needs_trimming(data: bytes) -> bool:
+    """Whether any value of a CSV file with these bytes could start or end with whitespace.
+
+    Not when the file is ASCII (non-ASCII whitespace such as a no-break space is multi-byte) and
+    has no space, tab, vertical tab, form feed or quote, and every carriage return ends a line
+    (CRLF): then the only whitespace is the line breaks between rows. Five byte searches and
+    an ASCII test cost about 2 ms for 10 MB, where trimming every value of such a file costs
+    about 20 ms.
+    """
+    if not data.isascii() or any(b in data for b in _EDGE_BYTES):
+        return True
+    return b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+
+
+def sha256(path: Path, data: bytes | None = None) -> str:
+    """Content hash: the same bytes under another name are the same delivery. `data`: the file's
+    bytes, when the caller holds them."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -135,10 +167,13 @@ class FileRows:
     delivered: pl.DataFrame  # every column as written (header names normalised), blank rows too
 
 
-def read_rows(file: LandingFile, file_id: int) -> FileRows:
+def read_rows(file: LandingFile, file_id: int, data: bytes | None = None) -> FileRows:
     """Like `read`, without the raw record: ingestion builds it only for the rows it rejects
-    (`raw_records`), which saves encoding every accepted row as JSON."""
-    frame = _read_strings(file)
+    (`raw_records`), which saves encoding every accepted row as JSON. `data`: the bytes of a CSV
+    file, when the caller has read them (`content`); values are then trimmed only if the bytes
+    say that some may need it (`needs_trimming`)."""
+    frame = _read_strings(file, data)
+    trim = data is None or needs_trimming(data)
     frame = frame.rename(dict(zip(frame.columns, _header(file, frame.columns), strict=True)))
     known = set(file.source.column_names)
     missing = [c for c in file.source.required_columns if c not in frame.columns]
@@ -152,7 +187,10 @@ def read_rows(file: LandingFile, file_id: int) -> FileRows:
         if col.name not in frame.columns:
             columns.append(pl.lit(None, dtype=pl.String).alias(col.name))
             continue
-        value = pl.col(col.name).str.strip_chars().replace("", None)
+        # read_csv already makes an empty value null; trimming can leave another empty one
+        value = pl.col(col.name)
+        if trim:
+            value = value.str.strip_chars().replace("", None)
         if col.lowercase:
             value = value.str.to_lowercase()
         columns.append(value.alias(col.name))
@@ -211,20 +249,20 @@ def _header(file: LandingFile, columns: list[str]) -> list[str]:
     return names
 
 
-def _read_strings(file: LandingFile) -> pl.DataFrame:
+def _read_strings(file: LandingFile, data: bytes | None = None) -> pl.DataFrame:
     kind = SUFFIXES[file.path.suffix.lower()]
-    if file.size == 0:
+    if file.size == 0 or data == b"":
         raise FileRejected(
             file.relpath, "the file is empty (0 bytes, not even a header row)", "not_empty"
         )
     if kind == "csv":
-        _check_header_encoding(file)
+        _check_header_encoding(file, data)
     try:
         if kind == "parquet":
             frame = pl.read_parquet(file.path)
             return frame.select(pl.all().cast(pl.String))
         return pl.read_csv(
-            file.path,
+            file.path if data is None else data,
             infer_schema=False,
             encoding="utf8",
             empty_string_is_null=True,
@@ -239,10 +277,13 @@ def _read_strings(file: LandingFile) -> pl.DataFrame:
         raise _unreadable(file, kind, exc) from exc
 
 
-def _check_header_encoding(file: LandingFile) -> None:
+def _check_header_encoding(file: LandingFile, data: bytes | None = None) -> None:
     """polars decodes the header leniently (only values strictly): check the first line here."""
-    with file.path.open("rb") as handle:
-        head = handle.read(1 << 16)
+    if data is None:
+        with file.path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    else:
+        head = data[: 1 << 16]
     if head.startswith(_UTF16_BOMS):
         raise FileRejected(
             file.relpath,

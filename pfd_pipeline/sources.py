@@ -27,6 +27,10 @@ class Kind:
     # digit limits of the type (rule `number_fits_type`), so a number too long for its type is
     # told apart from text that is no number at all.
     shape: str | None = None
+    # Numbers only: a value of that shape with more digits than the type holds, i.e. matching
+    # `shape` but not `pattern`. One regular expression where the two took two (a test checks
+    # that they agree).
+    too_long: str | None = None
     # At most this many characters (part of rule `format`). Checked apart from `pattern`: a
     # bounded repeat such as {0,126} makes the regular expression several times slower.
     max_chars: int | None = None
@@ -45,28 +49,31 @@ LABEL = Kind("label", pl.String, r"^[A-Za-z][A-Za-z0-9_]{0,63}$", "a word: lette
 FLAGS = Kind(
     "flags", pl.String, r"^[A-Za-z][A-Za-z0-9_]*(\|[A-Za-z][A-Za-z0-9_]*)*$", "words joined by |"
 )
-DATE = Kind("date", pl.Date, r"^\d{4}-\d{2}-\d{2}$", "an ISO date YYYY-MM-DD")
-PERIOD = Kind("period", pl.String, r"^\d{4}-(0[1-9]|1[0-2])$", "a month YYYY-MM")
+DATE = Kind("date", pl.Date, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "an ISO date YYYY-MM-DD")
+PERIOD = Kind("period", pl.String, r"^[0-9]{4}-(0[1-9]|1[0-2])$", "a month YYYY-MM")
 AMOUNT = Kind(
     "money",
     MONEY,
-    r"^-?\d{1,16}(\.\d{1,2})?$",
+    r"^-?[0-9]{1,16}(\.[0-9]{1,2})?$",
     "a decimal with at most 16 digits before and 2 after the point",
-    shape=r"^-?\d+(\.\d+)?$",
+    shape=r"^-?[0-9]+(\.[0-9]+)?$",
+    too_long=r"^-?([0-9]{17,}(\.[0-9]+)?|[0-9]+\.[0-9]{3,})$",
 )
 UNITS = Kind(
     "quantity",
     QUANTITY,
-    r"^-?\d{1,14}(\.\d{1,4})?$",
+    r"^-?[0-9]{1,14}(\.[0-9]{1,4})?$",
     "a decimal with at most 14 digits before and 4 after the point",
-    shape=r"^-?\d+(\.\d+)?$",
+    shape=r"^-?[0-9]+(\.[0-9]+)?$",
+    too_long=r"^-?([0-9]{15,}(\.[0-9]+)?|[0-9]+\.[0-9]{5,})$",
 )
 DURATION = Kind(
     "minutes",
     MINUTES,
-    r"^\d{1,16}(\.\d{1,2})?$",
+    r"^[0-9]{1,16}(\.[0-9]{1,2})?$",
     "a non-negative decimal with at most 16 digits before and 2 after the point",
-    shape=r"^\d+(\.\d+)?$",
+    shape=r"^[0-9]+(\.[0-9]+)?$",
+    too_long=r"^([0-9]{17,}(\.[0-9]+)?|[0-9]+\.[0-9]{3,})$",
 )
 CURRENCY = Kind("currency", pl.String, r"^[A-Z]{3}$", "an ISO 4217 code")
 # Any whole number is a score as written (rule `format`); whether it lies in 0..10 is the
@@ -74,9 +81,10 @@ CURRENCY = Kind("currency", pl.String, r"^[A-Z]{3}$", "an ISO 4217 code")
 SCORE = Kind(
     "score",
     pl.Int16,
-    r"^-?\d{1,3}$",
+    r"^-?[0-9]{1,3}$",
     "a whole number from 0 to 10",
-    shape=r"^-?\d+$",
+    shape=r"^-?[0-9]+$",
+    too_long=r"^-?[0-9]{4,}$",
 )
 
 

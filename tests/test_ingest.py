@@ -509,3 +509,51 @@ def test_key_unique_check_groups_the_files_whose_key_ranges_overlap():
     con.execute("delete from raw.sales_ledger where _file_id = 5")
     lines(5, "L02")  # a key of the earlier run's file 1
     assert duplicated(5) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "trim"),
+    [
+        (b"a,b\n1,2\n", False),
+        (b"a,b\r\n1,2\r\n", False),  # CRLF line ends
+        (b"a,b\n1 ,2\n", True),  # a space
+        (b"a,b\n1,\t2\n", True),
+        (b"a,b\n1,2\x0b\n", True),
+        (b"a,b\n1,\x0c2\n", True),
+        (b'a,b\n"\n1",2\n', True),  # a quoted value may start with a line break
+        (b"a,b\n1,2\r\n3,\r4\n", True),  # a carriage return that ends no line
+        (b"a,b\n1,2\xc2\xa0\n", True),  # a no-break space (not ASCII)
+        (b"a,b\n1,\xc3\xa9\n", True),  # any non-ASCII byte
+    ],
+)
+def test_needs_trimming_from_the_bytes(text, trim):
+    assert landing.needs_trimming(text) is trim
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"event_id,event_date,customer_id,activity,quantity\nE1,2025-01-02,C1,Picking,2\n"
+        b",,,,\nE2,2025-01-02,C2,picking,\n",
+        b"event_id,event_date,customer_id,activity,quantity\r\nE1,2025-01-02,C1,picking,2\r\n",
+        b"event_id,event_date,customer_id,activity,quantity\nE1 , 2025-01-02,C1,\tpicking,2\n"
+        b' ,"\nC2",x,"",3\n',
+        b"event_id,event_date,customer_id,activity,quantity\nE1,2025-01-02,C1\xc2\xa0,pick,1\n",
+    ],
+    ids=["clean", "crlf", "spaces-tabs-quotes", "no-break-space"],
+)
+def test_rows_read_from_bytes_equal_rows_read_trimmed(tmp_path, text):
+    """Reading from the bytes (trimming only where `needs_trimming` says) gives the rows that
+    trimming every value gives."""
+    path = tmp_path / "activities" / "activities_2025-01-02.csv"
+    path.parent.mkdir()
+    path.write_bytes(text)
+    (file,) = landing.discover(tmp_path, ACTIVITIES)
+    data = landing.content(file)
+    assert data == text
+    from_bytes = landing.read_rows(file, 7, data)
+    trimmed = landing.read_rows(file, 7)  # no bytes: every value trimmed
+    assert from_bytes.frame.equals(trimmed.frame)
+    assert from_bytes.delivered.equals(trimmed.delivered)
+    assert landing.sha256(file.path, data) == landing.sha256(file.path)
+    assert from_bytes.frame.height >= 1

@@ -475,6 +475,11 @@ _CASES = [
          id="ledger-amount-1e30"),
     case("sales_ledger", {"gross_amount": "-"}, "gross_amount", "format",
          id="ledger-amount-minus-only"),
+    # digits of another script are not a number to the parser (it raised on the whole batch)
+    case("sales_ledger", {"gross_amount": "\u0661\u0662"}, "gross_amount", "format",
+         id="ledger-amount-arabic-indic-digits"),
+    case("sales_ledger", {"quantity": "\uff11"}, "quantity", "format",
+         id="ledger-quantity-fullwidth-digit"),
     case("sales_ledger", {"quantity": "123456789012345"}, "quantity", "number_fits_type",
          id="ledger-quantity-15-digits"),
     case("sales_ledger", {"quantity": "1.00001"}, "quantity", "number_fits_type",
@@ -975,3 +980,30 @@ def test_pandera_settings_cannot_switch_the_row_checks_off(setting):
         (3, "format"),
     ]
     assert result.accepted["line_id"].to_list() == ["L1"]
+
+
+NUMBER_KINDS = sorted(
+    {c.kind for s in SOURCES.values() for c in s.columns if c.kind.shape is not None},
+    key=lambda k: k.name,
+)
+
+
+@pytest.mark.parametrize("kind", NUMBER_KINDS, ids=lambda k: k.name)
+def test_too_long_is_shape_and_not_pattern(kind):
+    """number_fits_type tests one regular expression (`too_long`); it must fail exactly the
+    values that have the number's shape but do not match its pattern with the type's digits."""
+    import itertools
+
+    digits = ["", "0", "7", "12", "123", "1234", "9" * 14, "9" * 15, "9" * 16, "9" * 17, "9" * 30]
+    values = [
+        f"{sign}{whole}{point}{fraction}"
+        for sign, whole, point, fraction in itertools.product(
+            ["", "-", "+"], digits, ["", ".", ".."], ["", "5", "50", "505", "5050", "50505"]
+        )
+    ] + ["1e5", " 1", "1 ", "a", "١٢", "1,5", "0x10", "--1", "1.2.3"]
+    frame = pl.DataFrame({"v": values})
+    c = pl.col("v")
+    got = frame.select(c.str.contains(kind.too_long)).to_series()
+    want = frame.select(c.str.contains(kind.shape) & ~c.str.contains(kind.pattern)).to_series()
+    assert got.to_list() == want.to_list()
+    assert got.sum() > 0 and (~got).sum() > 0  # both outcomes occur
