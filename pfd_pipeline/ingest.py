@@ -86,6 +86,12 @@ class SourceOutcome:
     # thread, overlapping the others, so together they take more than the wall time; validate
     # and load share the wall time of the workers' loop (see _share_wall_time)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Found by the merge, for the key_unique check after it (None: not merged): the run's files
+    # whose key ranges overlap, and the range of the run's first key column ($low, $high). The
+    # merge only deletes rows, so after it the ranges can only have shrunk: no other file of the
+    # run can share a key, and no key of the run lies outside the range.
+    overlapping: list[int] | None = None
+    key_range: dict[str, object] | None = None
 
     @property
     def rows_read(self) -> int:
@@ -520,17 +526,20 @@ def _merge(
     con.register("stage_files", files.to_arrow())
     try:
         if first is not None:
-            params = {"first": first, **run_key_range(con, source, first)}
+            outcome.key_range = run_key_range(con, source, first)
+            params = {"first": first, **outcome.key_range}
             _record_changed_periods(con, source, run_id, names, params, has_rows)
             if has_rows:  # a first load has nothing to replace, and skips the join
                 con.execute(load_sql("ingest/merge_replace").format(**names), params)
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE run_repeated AS " + repeated_keys_sql(source),
-                {"first": first},
-            )
-            if con.execute("SELECT EXISTS (FROM run_repeated)").fetchall()[0][0]:
-                con.execute(load_sql("ingest/merge").format(**names), {"first": first})
-            con.execute("DROP TABLE run_repeated")
+            outcome.overlapping = overlapping_files(con, source, first)
+            if outcome.overlapping:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE run_repeated AS " + repeated_keys_sql(source),
+                    {"first": first, "files": outcome.overlapping},
+                )
+                if con.execute("SELECT EXISTS (FROM run_repeated)").fetchall()[0][0]:
+                    con.execute(load_sql("ingest/merge").format(**names), {"first": first})
+                con.execute("DROP TABLE run_repeated")
         con.execute(load_sql("ingest/record_files"), {"run_id": run_id})
         con.execute(load_sql("ingest/record_rejects"), {"run_id": run_id})
     finally:
@@ -590,9 +599,16 @@ def sql_names(source: Source) -> dict[str, str]:
 
 
 def repeated_keys_sql(source: Source) -> str:
-    """The query of the keys among the run's rows ($first on) that are in more than one file
-    (sql/ingest/repeated_keys.sql)."""
+    """The query of the keys among the run's rows ($first on) that are in more than one of the
+    files $files (sql/ingest/repeated_keys.sql)."""
     return load_sql("ingest/repeated_keys").format(**sql_names(source))
+
+
+def overlapping_files(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> list[int]:
+    """The run's files ($first on) whose key ranges overlap another run file's: the only ones
+    that can share a key (sql/ingest/overlapping_files.sql)."""
+    sql = load_sql("ingest/overlapping_files").format(**sql_names(source))
+    return [r[0] for r in con.execute(sql, {"first": first}).fetchall()]
 
 
 def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:

@@ -242,11 +242,40 @@ def test_key_repeated_in_a_later_file_of_the_run_keeps_the_latest(con, landing_d
     }
     for day, lines in days.items():
         (folder / f"sales_ledger_{day}.csv").write_text(header + "\n".join(lines) + "\n")
-    _ingest(con, landing_dir, SALES_LEDGER)
+    outcome = _ingest(con, landing_dir, SALES_LEDGER)
     rows = con.execute(
         "SELECT line_id, gross_amount FROM raw.sales_ledger ORDER BY line_id"
     ).fetchall()
     assert rows == [("K1", Decimal("11.00")), ("M1", Decimal("20.00")), ("N1", Decimal("30.00"))]
+    # what the merge hands to the key_unique check: the two files of K1, and the key range
+    ids = {o.file.day.isoformat(): o.file_id for o in outcome.files}
+    assert outcome.overlapping == [ids["2025-01-02"], ids["2025-01-04"]]
+    assert outcome.key_range == {"low": "K1", "high": "N1"}
+
+
+def test_the_key_check_after_a_merge_groups_the_files_once(con, landing_dir, monkeypatch):
+    """The key_unique check takes the overlapping files and the key range from the merge instead
+    of grouping the run's rows by file again (1.3-2 s a source on a first load at L); without
+    them (no merge) it finds them itself."""
+    import pfd_pipeline.assets.ingest as ingest_assets
+
+    calls: list[str] = []
+
+    def counted(con, source, first):
+        calls.append(source.name)
+        return ingest.overlapping_files(con, source, first)
+
+    monkeypatch.setattr(ingest_assets, "overlapping_files", counted)
+    _ingest(con, landing_dir, CUSTOMERS)
+    outcome = _ingest(con, landing_dir, SALES_LEDGER)
+    assert outcome.overlapping is not None
+    checks = ingest_assets._check_results(con, SALES_LEDGER, outcome)
+    assert next(c for c in checks if c.check_name == "key_unique").passed
+    assert calls == []
+    outcome.overlapping = outcome.key_range = None
+    checks = ingest_assets._check_results(con, SALES_LEDGER, outcome)
+    assert next(c for c in checks if c.check_name == "key_unique").passed
+    assert calls == ["sales_ledger"]
 
 
 def test_reject_share_above_threshold_fails_and_loads_nothing(con, landing_dir):

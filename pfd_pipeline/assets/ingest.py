@@ -12,6 +12,7 @@ from pfd_pipeline.ingest import (
     ingest_source,
     key_match,
     known_customers,
+    overlapping_files,
     repeated_keys_sql,
     run_key_range,
 )
@@ -99,10 +100,17 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
     if first is not None:  # keys repeated among the run's rows, or also loaded by an earlier run
         # keys in more than one of the run's files (validation kept one row per key in a
         # file); only files whose key ranges overlap are grouped: 1.3 s instead of 5.2 s for
-        # the 50 million lines of a first load at L
-        duplicated = con.execute(
-            f"SELECT count(*) FROM ({repeated_keys_sql(source)})", {"first": first}
-        ).fetchall()[0][0]
+        # the 50 million lines of a first load at L. The merge has found those files and the
+        # key range (it only deletes rows, so neither can have grown since).
+        overlapping = outcome.overlapping
+        if overlapping is None:
+            overlapping = overlapping_files(con, source, first)
+        key_range = outcome.key_range or run_key_range(con, source, first)
+        if overlapping:
+            duplicated = con.execute(
+                f"SELECT count(*) FROM ({repeated_keys_sql(source)})",
+                {"first": first, "files": overlapping},
+            ).fetchall()[0][0]
         earlier = con.execute(
             f"SELECT EXISTS (FROM {source.table} WHERE _file_id < $first)", {"first": first}
         ).fetchall()[0][0]
@@ -112,7 +120,7 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
                 f"AND t.{source.key[0]} BETWEEN $low AND $high AND EXISTS ("
                 f"SELECT 1 FROM {source.table} AS s WHERE s._file_id >= $first "
                 f"AND {key_match(source)})",
-                {"first": first, **run_key_range(con, source, first)},
+                {"first": first, **key_range},
             ).fetchall()[0][0]
     results = [
         dg.AssetCheckResult(
