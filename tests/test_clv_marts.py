@@ -443,3 +443,44 @@ def test_a_store_without_customer_months_rebuilds_them_and_drops_customer_days(c
     assert rows(con, "select * from marts.customer_months order by all") == months
     marts.ensure_tables(con)  # nothing to fill: nothing rebuilt
     assert build(con, ONE_MONTH)["customer_profitability"] == []
+
+
+def test_months_scored_at_once_give_what_one_at_a_time_gives(con, monkeypatch):
+    """stage_scores scores SCORE_WORKERS months at a time on threads: the fits and scores are
+    the same, to the last digit and in month order, as scoring them one after another."""
+    k = np.arange(2_000)
+    periods = [f"2026-{m:02d}" for m in range(3, 9)]
+
+    def inputs(con, many):
+        frames = [
+            pl.DataFrame(
+                {
+                    "period": period,
+                    "customer_id": [f"C{i:05d}" for i in k],
+                    "repeat_purchases": (k * (n + 3)) % 6,
+                    "recency_weeks": ((k * (n + 3)) % 6) * 3.0 + n,
+                    "age_weeks": 40.0 + k % 9 + 4 * n,
+                    "mean_repeat_margin": 15.0 + (k + n) % 13,
+                }
+            )
+            for n, period in enumerate(periods)
+        ]
+        execute_with_frame(
+            con,
+            "create or replace temp table clv_inputs as select * from _frame",
+            pl.concat(frames),
+        )
+
+    monkeypatch.setattr(clv, "stage_inputs", inputs)
+    results = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(clv, "SCORE_WORKERS", workers)
+        clv.stage_scores(con, MartSettings(), True)
+        results[workers] = (
+            con.execute("select * from clv_scores").fetchall(),
+            con.execute("select * from clv_fits").fetchall(),
+        )
+    scores, fits = results[1]
+    assert [f[0] for f in fits] == periods
+    assert len(scores) == len(periods) * len(k)
+    assert results[3] == results[1]
