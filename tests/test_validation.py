@@ -14,6 +14,7 @@ its own file, between two good rows) and every case then checks its own rows as 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from decimal import Decimal
 
@@ -992,8 +993,6 @@ NUMBER_KINDS = sorted(
 def test_too_long_is_shape_and_not_pattern(kind):
     """number_fits_type tests one regular expression (`too_long`); it must fail exactly the
     values that have the number's shape but do not match its pattern with the type's digits."""
-    import itertools
-
     digits = ["", "0", "7", "12", "123", "1234", "9" * 14, "9" * 15, "9" * 16, "9" * 17, "9" * 30]
     values = [
         f"{sign}{whole}{point}{fraction}"

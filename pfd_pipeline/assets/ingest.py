@@ -105,7 +105,6 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
         overlapping = outcome.overlapping
         if overlapping is None:
             overlapping = overlapping_files(con, source, first)
-        key_range = outcome.key_range or run_key_range(con, source, first)
         if overlapping:
             duplicated = con.execute(
                 f"SELECT count(*) FROM ({repeated_keys_sql(source)})",
@@ -115,6 +114,7 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
             f"SELECT EXISTS (FROM {source.table} WHERE _file_id < $first)", {"first": first}
         ).fetchall()[0][0]
         if earlier:  # a first load has no earlier rows, and skips the join
+            key_range = outcome.key_range or run_key_range(con, source, first)
             duplicated += con.execute(
                 f"SELECT count(*) FROM {source.table} AS t WHERE t._file_id < $first "
                 f"AND t.{source.key[0]} BETWEEN $low AND $high AND EXISTS ("
