@@ -100,9 +100,13 @@ MART_TABLES = tuple(t for m in marts(MartSettings()) for t in m.tables)
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     new_months = not table_exists(con, "marts.customer_months")
+    new_history = not table_exists(con, "marts.customer_history")
     con.execute(load_sql("marts/mart_tables"))
-    if new_months:  # a warehouse built before the table existed: rebuild the months to fill it
+    # A warehouse built before an internal table existed: rebuild the months that fill it.
+    if new_months:
         con.execute("delete from audit.mart_periods where table_name = 'customer_profitability'")
+    if new_history:
+        con.execute("delete from audit.mart_periods where table_name = 'customer_lifetime_value'")
 
 
 def pending(con: duckdb.DuckDBPyConnection, mart: Mart, settings: MartSettings) -> list[str]:

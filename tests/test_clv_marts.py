@@ -424,6 +424,92 @@ def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):
     assert got == [("2026-09", customers, customers), ("2026-10", customers, customers)]
 
 
+def test_historical_profit_carries_over_months_and_follows_late_changes(con):
+    """The historical profit (marts.customer_history) is the month before's plus the month's
+    operating profit: a customer without profit in a month keeps its total, a late change to an
+    early month reaches every month after it, and a month rebuilt on its own (a daily run) reads
+    the month before it."""
+    add_month(con, "2025-01", {"A": (100, 0, 60, 10), "B": (50, 0, 20, 5)})
+    add_month(con, "2025-02", {"C": (80, 0, 30, 0)})
+    add_month(con, "2025-03", {"A": (40, 0, 10, 0)})
+    scores = fixed_scores({"A": 1.0, "B": 1.0, "C": 1.0})
+    history = "select period, customer_id, historical_profit from marts.customer_history"
+
+    def totals():
+        return con.execute(history + " order by all").fetchall()
+
+    build(con, ONE_MONTH, scores)
+    assert totals() == [
+        ("2025-01", "A", D("30.00")),
+        ("2025-01", "B", D("25.00")),
+        ("2025-02", "A", D("30.00")),
+        ("2025-02", "B", D("25.00")),
+        ("2025-02", "C", D("50.00")),
+        ("2025-03", "A", D("60.00")),
+        ("2025-03", "B", D("25.00")),
+        ("2025-03", "C", D("50.00")),
+    ]
+    march = "select customer_id, historical_profit from marts.customer_lifetime_value "
+    march += "where period = '2025-03' order by 1"
+    assert con.execute(march).fetchall() == [
+        ("A", D("60.00")),
+        ("B", D("25.00")),
+        ("C", D("50.00")),
+    ]
+
+    line(con, "late", "2025-01-20", "A", 7, 0)  # late data for January: A's profit + 7
+    allocated(con, "2025-01", {})
+    assert build(con, ONE_MONTH, scores)["customer_lifetime_value"] == [
+        "2025-01",
+        "2025-02",
+        "2025-03",
+    ]
+    assert [r for r in totals() if r[1] == "A"] == [
+        ("2025-01", "A", D("37.00")),
+        ("2025-02", "A", D("37.00")),
+        ("2025-03", "A", D("67.00")),
+    ]
+
+    line(con, "late-march", "2025-03-20", "C", 5, 0)  # March alone: C's profit + 5
+    allocated(con, "2025-03", {})
+    before = [r for r in totals() if r[0] < "2025-03"]
+    assert build(con, ONE_MONTH, scores)["customer_lifetime_value"] == ["2025-03"]
+    assert [r for r in totals() if r[0] < "2025-03"] == before
+    assert [r for r in totals() if r[0] == "2025-03"] == [
+        ("2025-03", "A", D("67.00")),
+        ("2025-03", "B", D("25.00")),
+        ("2025-03", "C", D("55.00")),
+    ]
+    assert con.execute(march).fetchall() == [
+        ("A", D("67.00")),
+        ("B", D("25.00")),
+        ("C", D("55.00")),
+    ]
+    # the same totals as summing every month to date
+    direct = con.execute(
+        "select t.period, c.customer_id, sum(c.operating_profit) "
+        "from (select distinct period from marts.customer_profitability) as t "
+        "join marts.customer_profitability as c on c.period <= t.period group by all order by all"
+    ).fetchall()
+    assert totals() == direct
+
+
+def test_a_store_without_customer_history_rebuilds_the_lifetime_value(con):
+    """customer_history is internal and written with customer_lifetime_value: a store made
+    before it existed rebuilds every month of the lifetime value to fill it."""
+    tiny_case(con)
+    build(con, ONE_MONTH, fixed_scores({"A": 30.0}))
+    con.execute("drop table marts.customer_history")
+    marts.ensure_tables(con)
+    assert build(con, ONE_MONTH, fixed_scores({"A": 30.0}))["customer_lifetime_value"] == [
+        "2025-01",
+        "2025-02",
+    ]
+    assert con.execute(
+        "select period, historical_profit from marts.customer_history order by 1"
+    ).fetchall() == [("2025-01", D("130.00")), ("2025-02", D("120.00"))]
+
+
 def test_a_store_without_customer_months_rebuilds_them_and_drops_customer_days(con):
     """customer_months is internal and filled with customer_profitability's months: a store made
     before it existed (with the customer_days it replaced) rebuilds every month of

@@ -6,6 +6,65 @@
 -- expected_profit = expected orders over the horizon x that, undiscounted; clv = the same with
 -- each month's expected orders discounted. The models compute in floating point; money is
 -- rounded to the cent and stored as DECIMAL at the end. CLV is an estimate.
+-- Each customer's operating profit of every month to date (internal, read below as the
+-- historical profit), for every month of customer_profitability from the first month rebuilt to
+-- the last: the latest month before them, whose history is up to date (a month is rebuilt with
+-- every month after it), plus a running sum of the months' profit. So a daily run reads one
+-- earlier month's history, not every earlier month's profit (which grew with the history: 24
+-- months at L 0.12 s for one month end, 3.4 s for all 24).
+delete from marts.customer_history
+where period between (select min(period) from mart_targets) and (select max(period) from mart_targets);
+
+insert into marts.customer_history
+with span as (
+    select min(period) as first_period, max(period) as last_period, from mart_targets
+),
+
+profits as (
+    select c.period, c.customer_id, c.operating_profit,
+    from marts.customer_profitability as c
+    cross join span as s
+    where c.period between s.first_period and s.last_period
+),
+
+base as (
+    select h.customer_id, h.historical_profit,
+    from marts.customer_history as h
+    where h.period = (
+        select max(period) from marts.customer_history
+        where period < (select first_period from span)
+    )
+),
+
+-- every customer seen by the month, in every month of the span (a grid: the history carries
+-- over months without profit)
+grid as (
+    select c.customer_id, m.period,
+    from (select customer_id from base union select customer_id from profits) as c
+    cross join (select distinct period from profits) as m
+),
+
+running as (
+    select
+        g.period,
+        g.customer_id,
+        b.historical_profit as base_profit,
+        sum(p.operating_profit) over customer_months as profit_to_date,
+    from grid as g
+    left join profits as p on p.customer_id = g.customer_id and p.period = g.period
+    left join base as b on b.customer_id = g.customer_id
+    window customer_months as (
+        partition by g.customer_id order by g.period rows unbounded preceding
+    )
+)
+
+select
+    period,
+    customer_id,
+    (coalesce(base_profit, 0) + coalesce(profit_to_date, 0))::decimal(18, 2),
+from running
+where base_profit is not null or profit_to_date is not null;
+
 delete from marts.customer_lifetime_value
 where period in (select period from mart_targets);
 
@@ -25,12 +84,12 @@ with targets as (
     cross join mart_params as p
 ),
 
--- Operating profit of every month up to the month end: the value the customer has created.
+-- Operating profit of every month up to the month end: the value the customer has created
+-- (marts.customer_history, written above).
 history as (
-    select t.period, c.customer_id, sum(c.operating_profit) as historical_profit,
-    from targets as t
-    join marts.customer_profitability as c on c.period <= t.period
-    group by all
+    select h.period, h.customer_id, h.historical_profit,
+    from marts.customer_history as h
+    where h.period in (select period from targets)
 ),
 
 -- The latest survey answer in the advocacy window (the latest score counts, not the mean).

@@ -21,6 +21,15 @@ create table if not exists marts.customer_months (
     margin          decimal(38, 2) not null,
 );
 
+-- Internal, not published: each customer's operating profit of every month up to the month,
+-- for every month of customer_profitability (written with customer_lifetime_value, whose
+-- historical profit it is), so that one month end reads one earlier month, not all of them.
+create table if not exists marts.customer_history (
+    period              varchar not null,
+    customer_id         varchar not null,
+    historical_profit   decimal(18, 2) not null,
+);
+
 create table if not exists marts.customer_profitability (
     period                  varchar not null,
     customer_id             varchar not null,
