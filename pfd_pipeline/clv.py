@@ -154,16 +154,27 @@ def discounted_purchases(
     # eq. 10 per month of the horizon: its numerator (hyp2f1, the costly part) depends on x and
     # T alone, so it is computed once per distinct pair (27,000 pairs for 200,000 customers at
     # size L) and the odds of having dropped out once per customer, not once per month
-    pairs, pair_of = np.unique(np.stack([x, t]), axis=1, return_inverse=True)
-    pair_of = pair_of.reshape(-1)
+    pair_x, pair_t, pair_of = _distinct_pairs(x, t)
     alive = 1 + _odds_dead(fit, x, t_x, t)
     cumulative = [np.zeros(len(x))]
     for m in range(1, months + 1):
-        numerator = _purchases_if_alive(fit, m * WEEKS_PER_MONTH, pairs[0], pairs[1])
+        numerator = _purchases_if_alive(fit, m * WEEKS_PER_MONTH, pair_x, pair_t)
         cumulative.append(numerator[pair_of] / alive)
     steps = np.diff(np.vstack(cumulative), axis=0)
     factors = (1 + annual_rate) ** (-np.arange(1, months + 1) / 12)
     return cumulative[-1], factors @ steps
+
+
+def _distinct_pairs(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (x, t) pairs and each element's pair: what np.unique(axis=1) gives, from one
+    lexsort (np.unique sorts the pairs as structured rows: 0.16 against 0.02 s for 200,000)."""
+    order = np.lexsort((t, x))
+    xs, ts = x[order], t[order]
+    first = np.ones(len(x), dtype=bool)
+    first[1:] = (xs[1:] != xs[:-1]) | (ts[1:] != ts[:-1])
+    pair_of = np.empty(len(x), dtype=np.intp)
+    pair_of[order] = np.cumsum(first) - 1
+    return xs[first], ts[first], pair_of
 
 
 def gamma_gamma_log_likelihood(

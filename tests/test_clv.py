@@ -129,6 +129,20 @@ def test_discounted_purchases_match_each_customers_own_expectation():
     assert np.array_equal(reverse[0], total[::-1])
 
 
+@pytest.mark.parametrize("customers", [0, 1, 7, 5_000])
+def test_distinct_pairs_are_numpys_unique_pairs(customers):
+    """discounted_purchases computes eq. 10 once per distinct (x, T): the pairs, their order and
+    each customer's pair are np.unique(axis=1)'s."""
+    rng = np.random.default_rng(customers)
+    x = rng.integers(0, 6, customers).astype(float)
+    t = rng.integers(1, 40, customers) / 7.0
+    pairs, pair_of = np.unique(np.stack([x, t]), axis=1, return_inverse=True)
+    got_x, got_t, got_of = clv._distinct_pairs(x, t)
+    assert np.array_equal(got_x, pairs[0]) and np.array_equal(got_t, pairs[1])
+    assert np.array_equal(got_of, pair_of.reshape(-1))
+    assert np.array_equal(got_x[got_of], x) and np.array_equal(got_t[got_of], t)
+
+
 def test_expected_margin_rules():
     """Shrunk towards the population mean with positive repeat margins; a non-positive mean
     stays as it is (the loss is not hidden); no repeat orders: the population mean."""
