@@ -168,6 +168,9 @@ other_drivers as (
     where u.driver_units <> 0
 )
 
+-- Event drivers are summed over the month's shapes of each customer, activity and cost line;
+-- the ledger's and the customer base's are one row each already (one driver per activity), so
+-- only the event rows are grouped.
 select
     customer_id,
     customer_known,
@@ -179,9 +182,18 @@ select
     sum(driver_units)::decimal(38, 4) as driver_units,
     sum(minutes)::decimal(38, 4) as minutes,
     sum(direct_amount)::decimal(38, 2) as direct_amount,
-from (
-    select * from event_drivers
-    union all by name
-    select * from other_drivers
-)
-group by customer_id, customer_known, activity, cost_index, kind, resource;
+from event_drivers
+group by customer_id, customer_known, activity, cost_index, kind, resource
+union all
+select
+    customer_id,
+    customer_known,
+    activity,
+    cost_index,
+    kind,
+    resource,
+    rate,
+    driver_units::decimal(38, 4),
+    minutes::decimal(38, 4),
+    direct_amount::decimal(38, 2),
+from other_drivers;
