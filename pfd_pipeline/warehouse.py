@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from queue import Queue
+from threading import Thread
 
 import dagster as dg
 import duckdb
@@ -156,3 +158,34 @@ def run_on_cursors(
     finally:
         while not cursors.empty():
             cursors.get().close()
+
+
+@contextmanager
+def checkpoint_alongside(
+    connection: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+) -> Iterator[list[str]]:
+    """Checkpoint a database on a thread of its own while the block runs; wait for it at the end.
+
+    For a block that does not touch that database (the report reads the published file and
+    draws in Python): the checkpoint's writing overlaps the block's work instead of coming
+    before or after it. A checkpoint that fails is left to the next one, at the latest when the
+    database closes; the list yielded then holds the reason.
+    """
+    failures: list[str] = []
+
+    def checkpoint() -> None:
+        try:
+            with connection() as con:
+                try:  # caught inside, so that the connection is closed
+                    con.execute("CHECKPOINT")
+                except duckdb.Error as exc:
+                    failures.append(str(exc))
+        except duckdb.Error as exc:  # a saving missed, never a failed run
+            failures.append(str(exc))
+
+    thread = Thread(target=checkpoint, name="pfd-checkpoint")
+    thread.start()
+    try:
+        yield failures
+    finally:
+        thread.join()

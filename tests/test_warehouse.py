@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import duckdb
 import pytest
 
-from pfd_pipeline.warehouse import run_on_cursors
+from pfd_pipeline.warehouse import checkpoint_alongside, run_on_cursors
 
 
 def test_tasks_run_at_once_on_cursors_and_every_one_finishes(tmp_path):
@@ -59,3 +60,50 @@ def test_one_worker_runs_the_tasks_in_order_on_the_connection_itself():
     run_on_cursors(con, [insert(1)], workers=2)  # one task: no cursor either
     run_on_cursors(con, [insert(s) for s in (2, 3, 4)], workers=1)
     assert con.execute("SELECT list(step) FROM only_here").fetchall() == [([1, 2, 3, 4],)]
+
+
+def wal_bytes(path) -> int:
+    wal = path.with_name(path.name + ".wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_checkpoint_alongside_empties_the_log_by_the_end_of_the_block(tmp_path):
+    path = tmp_path / "work.duckdb"
+    con = duckdb.connect(str(path), config={"checkpoint_threshold": "1GB"})
+    con.execute("create table t as select range as i from range(1000)")
+    con.execute("insert into t select range from range(10)")
+    assert wal_bytes(path) > 0
+
+    with checkpoint_alongside(lambda: contextlib.closing(con.cursor())) as failures:
+        drawn = sum(range(100_000))  # the block's own work, on this thread
+    assert failures == [] and drawn == 4_999_950_000
+    assert wal_bytes(path) == 0
+    assert con.execute("select count(*) from t").fetchone() == (1010,)
+
+
+def test_a_checkpoint_beside_an_open_transaction_leaves_it_to_commit(tmp_path):
+    path = tmp_path / "work.duckdb"
+    con = duckdb.connect(str(path), config={"checkpoint_threshold": "1GB"})
+    con.execute("create table t (i integer)")
+    con.execute("insert into t values (0)")
+    writer = con.cursor()
+    writer.execute("begin transaction")
+    writer.execute("insert into t values (1)")
+
+    with checkpoint_alongside(lambda: contextlib.closing(con.cursor())) as failures:
+        pass
+    assert failures == []
+    writer.execute("commit")
+    assert con.execute("select count(*) from t").fetchone() == (2,)
+
+
+def test_a_failed_checkpoint_is_reported_not_raised(tmp_path):
+    """The block runs to its end and the reason is kept; the next checkpoint (at the latest
+    when the database closes) writes what this one did not."""
+    closed = duckdb.connect(str(tmp_path / "work.duckdb"))
+    closed.close()
+    ran = []
+    with checkpoint_alongside(lambda: contextlib.nullcontext(closed)) as failures:
+        ran.append(True)
+    assert ran == [True]
+    assert len(failures) == 1 and "closed" in failures[0].lower()
