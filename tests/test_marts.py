@@ -276,7 +276,8 @@ def test_months_declining_stops_at_twelve(monkeypatch, con, many):
 )
 def test_trends_of_many_months_at_once_match_month_by_month(monkeypatch, settings):
     """customer_trends_grid.sql (one pass for many months) gives the rows that
-    customer_trends.sql (a join per month) gives, gaps in a customer's months included."""
+    customer_trends.sql (a join per month) gives, gaps in a customer's months included; also
+    when late data rebuilds the months from the third on, with the data starting before them."""
     series = {
         "UP": [10, 12, 14, 16, 18, 20],
         "DOWN": [20, 18, 16, 14, 12, 10],
@@ -294,8 +295,11 @@ def test_trends_of_many_months_at_once_match_month_by_month(monkeypatch, setting
                 add_month(con, period, customers)
             build(con, settings)
             results.append(rows(con, "select * from marts.customer_trends order by all"))
-    assert len(results[0]) > 30
-    assert results[0] == results[1]
+            add_month(con, "2024-09", {"LATE2": (1000, 0, 500, 300)})
+            assert build(con, settings)["customer_trends"][:2] == ["2024-09", "2024-10"]
+            results.append(rows(con, "select * from marts.customer_trends order by all"))
+    assert len(results[0]) > 30 and len(results[1]) > len(results[0])
+    assert results[0] == results[2] and results[1] == results[3]
 
 
 def test_segment_rollup_and_erosion_while_growing(con):

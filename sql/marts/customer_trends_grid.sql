@@ -71,9 +71,11 @@ streaks as (
 -- total is the running total at its last month less the one just before it starts (lag), one
 -- pass for all month ends instead of joining every month end to every month of its windows.
 grid as (
-    select c.customer_id, unnest(range(b.first_mi, b.last_mi + 1)) as mi,
+    select c.customer_id, unnest(range(greatest(b.first_mi, m.first_mi), b.last_mi + 1)) as mi,
     from (select distinct customer_id from series) as c
     cross join bounds as b
+    -- from the first month with data: the totals before it are 0, as lag's default
+    cross join (select min(mi) as first_mi from series) as m
 ),
 
 running as (
