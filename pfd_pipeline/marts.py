@@ -62,7 +62,12 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
     return (
         Mart("customer_profitability", "customer_cost_to_serve", 0, by_month=True),
         # the window, and the month before (its tiers are the "previous tier")
-        Mart("customer_tiers", "customer_profitability", settings.window_months),
+        Mart(
+            "customer_tiers",
+            "customer_profitability",
+            settings.window_months,
+            prepare=stage_tier_windows,
+        ),
         Mart("whale_curve", "customer_tiers", 0),
         Mart(
             "customer_trends",
@@ -91,6 +96,14 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
             reads=("customer_tiers", "customer_trends"),
         ),
     )
+
+
+def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
+    """Temp table tier_windows for customer_tiers: each customer's totals over the trailing
+    window of every month in mart_targets, from one grid for many months at once, else by
+    joining each month to its window (cheaper for a few); the same rows either way."""
+    sql = "marts/tier_windows_grid" if many else "marts/tier_windows"
+    con.execute("create or replace temp table tier_windows as " + load_sql(sql))
 
 
 MART_NAMES = tuple(m.name for m in marts(MartSettings()))
@@ -183,7 +196,8 @@ def rebuild(
             con.execute(f"drop table if exists {table}")
 
 
-TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits")  # left by clv.stage_scores
+# left by clv.stage_scores and stage_tier_windows
+TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits", "tier_windows")
 
 
 def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSettings) -> None:

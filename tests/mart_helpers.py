@@ -60,7 +60,7 @@ def build(con, settings: MartSettings = DEFAULTS, prepare=None) -> dict[str, lis
     e.g. fixed_scores); return the months rebuilt per table."""
     rebuilt = {}
     for mart in marts.marts(settings):
-        if prepare is not None and mart.prepare is not None:
+        if prepare is not None and mart.name == "customer_lifetime_value":
             mart = dataclasses.replace(mart, prepare=prepare)
         rebuilt[mart.name] = marts.pending(con, mart, settings)
         marts.rebuild(con, mart, rebuilt[mart.name], settings, "run")

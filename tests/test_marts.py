@@ -11,6 +11,7 @@ from mart_helpers import JANUARY, add_month, build, mart_store, rows
 
 from pfd_pipeline import marts
 from pfd_pipeline.settings import MartSettings
+from pfd_pipeline.sql import load_sql
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
 
@@ -300,6 +301,33 @@ def test_trends_of_many_months_at_once_match_month_by_month(monkeypatch, setting
             results.append(rows(con, "select * from marts.customer_trends order by all"))
     assert len(results[0]) > 30 and len(results[1]) > len(results[0])
     assert results[0] == results[2] and results[1] == results[3]
+
+
+@pytest.mark.parametrize("window_months", [12, 3])
+def test_tier_windows_of_many_months_at_once_match_month_by_month(window_months):
+    """tier_windows_grid.sql (one pass for many months) gives the rows tier_windows.sql (each
+    month joined to its window) gives: gaps, customers who come late or leave, windows shorter
+    than the series, and the months from the third on rebuilt after late data."""
+    series = {
+        "UP": [10, 12, 14, 16, 18, 20],
+        "GAPS": [10, None, 12, None, None, 20],
+        "LATE": [None, None, None, -5, 10, 30],
+        "GONE": [30, 25, None, None, None, None],
+    }
+    settings = dataclasses.replace(MartSettings(), window_months=window_months)
+    for con in mart_store():
+        for period, customers in sorted(_trend_months(series).items()):
+            add_month(con, period, customers)
+        build(con, settings)
+        periods = sorted(_trend_months(series))
+        for targets in (periods, periods[2:], periods[-1:]):
+            marts._bind(con, targets, settings)
+            got = {
+                sql: con.execute(load_sql(f"marts/{sql}") + " order by all").fetchall()
+                for sql in ("tier_windows", "tier_windows_grid")
+            }
+            assert got["tier_windows"], targets
+            assert got["tier_windows"] == got["tier_windows_grid"], targets
 
 
 def test_segment_rollup_and_erosion_while_growing(con):

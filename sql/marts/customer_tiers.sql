@@ -7,33 +7,7 @@ delete from marts.customer_tiers
 where period in (select period from mart_targets);
 
 insert into marts.customer_tiers
-with targets as (
-    select
-        t.period,
-        strftime(t.period_start - to_months(p.window_months - 1), '%Y-%m') as window_start,
-        strftime(t.period_start - to_months(1), '%Y-%m') as previous_period,
-    from mart_targets as t
-    cross join mart_params as p
-),
-
-windowed as (
-    select
-        t.period,
-        t.window_start,
-        t.previous_period,
-        c.customer_id,
-        count(*) as months_active,
-        sum(c.gross_revenue) as gross_revenue,
-        sum(c.net_revenue) as net_revenue,
-        sum(c.cost_to_serve) as cost_to_serve,
-        sum(c.operating_profit) as operating_profit,
-    from targets as t
-    join marts.customer_profitability as c
-        on c.period between t.window_start and t.period
-    group by all
-),
-
-ranked as (
+with ranked as (
     select
         *,
         row_number() over (
@@ -52,7 +26,8 @@ ranked as (
         case
             when net_revenue > 0 then round(cost_to_serve * 100 / net_revenue, 4)
         end as cost_to_serve_pct,
-    from windowed
+    -- each customer's totals over the window: temp table tier_windows (marts.stage_tier_windows)
+    from tier_windows
 ),
 
 medians as (
