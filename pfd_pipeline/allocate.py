@@ -8,7 +8,10 @@ binds the month, checks what would make the numbers meaningless, and commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from queue import Queue
 
 import duckdb
 
@@ -112,16 +115,89 @@ def pending_periods(
     return pending
 
 
+def allocate_periods(
+    con: duckdb.DuckDBPyConnection,
+    model: CostModel,
+    periods: Sequence[PeriodOutcome],
+    run_id: str,
+    workers: int,
+) -> Iterator[PeriodOutcome]:
+    """Rebuild months `workers` at a time, oldest first, each in a transaction of its own on a
+    cursor of its own; yield each month once committed (in the order they finish).
+
+    A month's statements keep about 1.75 of 2 cores busy (sorts and sinks that run on one
+    thread); two months at once fill the rest: 4 months at L 16.0-17.7 -> 15.0 s. The model's
+    tables are loaded once, first, in a transaction of their own (two transactions replacing
+    them would conflict). After an error no further month starts; it is raised once the months
+    in flight have committed or rolled back.
+    """
+    if not periods:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        load_into(con, model)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    if workers <= 1 or len(periods) == 1:
+        for period in periods:
+            allocate_period(con, model, period, run_id, load_model=False)
+            yield period
+        return
+    count = min(workers, len(periods))
+    cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
+    for _ in range(count):
+        cursors.put(con.cursor())
+
+    def allocate(period: PeriodOutcome) -> PeriodOutcome:
+        cursor = cursors.get()
+        try:
+            allocate_period(cursor, model, period, run_id, load_model=False)
+        finally:
+            cursors.put(cursor)
+        return period
+
+    try:
+        with ThreadPoolExecutor(count, thread_name_prefix="pfd-allocate") as pool:
+            waiting = list(periods)
+            running: set[Future[PeriodOutcome]] = set()
+            while waiting or running:
+                while waiting and len(running) < count:
+                    running.add(pool.submit(allocate, waiting.pop(0)))
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                if any(future.exception() for future in done):
+                    waiting.clear()  # no further month starts; the ones running finish
+                    done |= wait(running).done
+                    running = set()
+                errors = [f.exception() for f in done if f.exception() is not None]
+                for future in done:
+                    if future.exception() is None:
+                        yield future.result()
+                if errors:
+                    raise errors[0]
+    finally:
+        while not cursors.empty():
+            cursors.get().close()
+
+
 def allocate_period(
-    con: duckdb.DuckDBPyConnection, model: CostModel, period: PeriodOutcome, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    model: CostModel,
+    period: PeriodOutcome,
+    run_id: str,
+    *,
+    load_model: bool = True,
 ) -> None:
-    """Rebuild one month of the cost tables in one transaction (all or nothing)."""
+    """Rebuild one month of the cost tables in one transaction (all or nothing); with
+    `load_model`, the model's tables are replaced in the same transaction."""
     year, month = (int(x) for x in period.period.split("-"))
     start = dt.date(year, month, 1)
     end = dt.date(year + month // 12, month % 12 + 1, 1)
     con.execute("BEGIN TRANSACTION")
     try:
-        load_into(con, model)
+        if load_model:
+            load_into(con, model)
         con.execute(
             "create or replace temp table period_params as "
             "select $period as period, $start::date as period_start, $end::date as period_end, "

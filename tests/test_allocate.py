@@ -17,10 +17,13 @@ from itertools import pairwise
 from pathlib import Path
 
 import allocation_helpers as h
+import pytest
 import yaml
 from allocation_helpers import event, pool_rate_row, recon_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from pfd_pipeline import allocate
 
 ZERO_DIRECT = recon_row("direct", "0.00", "0.00")
 ZERO_STANDARD = recon_row("standard_rate", "0.00", "0.00")
@@ -924,3 +927,67 @@ def _check_time_driven_shares(con, spec, supply, january) -> None:
         else:
             exact = total * expected / capacity
         assert abs(cost - exact) < CENT, (customer_id, activity, resource)
+
+
+# --------------------------------------------------------------------------------------------
+# Several months at once
+# --------------------------------------------------------------------------------------------
+
+MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05")
+
+
+def _months_store(path: Path, capacity_of=lambda period: 480):
+    con = h.warehouse(path)
+    h.customers(con, "A", "B")
+    for i, period in enumerate(MONTHS):
+        h.resources(con, ("customer_service", f"{360 + 7 * i}.01", capacity_of(period), period))
+        day = f"{period}-1{i}"
+        h.events(
+            con,
+            event(f"O{i}A", "A", "order_entry", 1 + i, date=day, channel="phone"),
+            event(f"O{i}B", "B", "order_entry", 3, date=day, flags="rush"),
+            event(f"S{i}B", "B", "support_ticket", date=day, minutes=str(10 + i)),
+        )
+    return con
+
+
+def _cost_tables(con) -> dict[str, list[tuple]]:
+    return {
+        table: h.fetch(con, f"select * from marts.{table} order by all")
+        for table in ("customer_cost_to_serve", "activity_rates", "allocation_reconciliation")
+    }
+
+
+def test_months_two_at_a_time_give_what_one_at_a_time_gives(tmp_path):
+    cost_model = h.model(tmp_path, TIME_EQUATION_MODEL)
+    periods = [allocate.PeriodOutcome(p, "closed", "test") for p in MONTHS]
+    results = []
+    for workers in (1, 2):
+        con = _months_store(tmp_path / f"w{workers}.duckdb")
+        done = list(allocate.allocate_periods(con, cost_model, periods, "run", workers))
+        assert sorted(p.period for p in done) == list(MONTHS)
+        assert h.fetch(con, "select count(*) from audit.allocated_periods") == [(5,)]
+        results.append(_cost_tables(con))
+    assert len(results[0]["customer_cost_to_serve"]) >= 15
+    assert results[0] == results[1]
+
+
+def test_after_a_failed_month_no_further_month_starts(tmp_path):
+    """March has cost but no capacity: its transaction rolls back, the month running beside it
+    commits, and no later month starts; the error is raised once both have finished."""
+    cost_model = h.model(tmp_path, TIME_EQUATION_MODEL)
+    con = _months_store(tmp_path / "w.duckdb", lambda period: 0 if period == "2025-03" else 480)
+    periods = [allocate.PeriodOutcome(p, "closed", "test") for p in MONTHS]
+    done = []
+    with pytest.raises(allocate.AllocationError, match="2025-03"):
+        for period in allocate.allocate_periods(con, cost_model, periods, "run", 2):
+            done.append(period.period)
+    allocated = [r[0] for r in h.fetch(con, "select period from audit.allocated_periods")]
+    assert sorted(allocated) == sorted(done) == ["2025-01", "2025-02", "2025-04"]
+    assert h.fetch(
+        con, "select distinct period from marts.allocation_reconciliation order by 1"
+    ) == [
+        ("2025-01",),
+        ("2025-02",),
+        ("2025-04",),
+    ]

@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from pfd_pipeline import progress
 from pfd_pipeline.allocate import (
     AllocationError,
-    allocate_period,
+    allocate_periods,
     ensure_tables,
     pending_periods,
     unbalanced,
@@ -77,17 +77,18 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             for source in SOURCES.values():  # rows a killed load left behind are not data
                 discard_unrecorded_rows(con, source)
             pending = pending_periods(con, model, today(settings), settings.close_after_days)
+            for period in pending:
+                context.log.info(f"allocating {period.period} ({period.status}): {period.reason}")
             with progress.current().stage("allocate", len(pending), "months") as shown:
-                for period in pending:
-                    context.log.info(
-                        f"allocating {period.period} ({period.status}): {period.reason}"
-                    )
-                    try:
-                        allocate_period(con, model, period, context.run.run_id)
+                months = allocate_periods(
+                    con, model, pending, context.run.run_id, settings.duckdb_threads
+                )
+                try:
+                    for _ in months:
                         crash_point("mid_allocation")
-                    except AllocationError as exc:
-                        raise dg.Failure(description=str(exc), allow_retries=False) from exc
-                    shown.advance()
+                        shown.advance()
+                except AllocationError as exc:
+                    raise dg.Failure(description=str(exc), allow_retries=False) from exc
             if pending:  # column descriptions for the UI's schema view, as published
                 names = [k.path[-1] for k in (COST_TO_SERVE, ACTIVITY_RATES, RECONCILIATION)]
                 describe(con, {name: f"marts.{name}" for name in names})
