@@ -34,8 +34,8 @@ os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
 
 # The write-ahead log's size that makes DuckDB checkpoint at a commit (its default is 16 MB). A
 # daily run at L logs about 34 MB: with the default it checkpointed in the middle of the marts
-# (about 1 s), with this it checkpoints once, beside the report (publish/report). Bulk inserts
-# are written to the database file, not the log, so a full build's log stays small either way.
+# (about 1 s), with this it checkpoints once, beside the report (publish/report). A full build
+# checkpoints less often; its peak memory did not change (4.56 GiB at L, against 4.62).
 CHECKPOINT_THRESHOLD = "256MB"
 
 
