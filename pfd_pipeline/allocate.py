@@ -73,16 +73,15 @@ def pending_periods(
     never allocated, or their open/closed status changed."""
     rows = con.execute(
         """
-        with periods as (
-            -- the distinct days first: formatting a few hundred days, not every row
-            select distinct strftime(day, '%Y-%m') as period from (
-                select distinct posting_date as day from raw.sales_ledger
-                union select distinct event_date from raw.activity_events
-            )
-            union select distinct period from raw.resource_costs
-        ),
-        changed as (
+        with changed as (
             select period, max(changed_at) as changed_at from audit.changed_periods group by all
+        ),
+        -- every month rows were ever loaded into or replaced out of (the ingest records both),
+        -- every month allocated, every month with resource costs
+        periods as (
+            select period from changed
+            union select period from audit.allocated_periods
+            union select distinct period from raw.resource_costs
         ),
         status as (
             select period, any_value(period_status) as period_status
@@ -100,6 +99,10 @@ def pending_periods(
     ).fetchall()
     pending = []
     for period, never, model_changed, data_changed, stored_status in rows:
+        # A month allocated and not changed since still has the rows it had then; one never
+        # allocated or changed since may have lost its last row to a correction that moved it.
+        if (never or data_changed) and not has_rows(con, period):
+            continue
         status = period_status(period, today, close_after_days)
         if never:
             reason = "first allocation"
@@ -113,6 +116,24 @@ def pending_periods(
             continue
         pending.append(PeriodOutcome(period, status, reason))
     return pending
+
+
+def has_rows(con: duckdb.DuckDBPyConnection, period: str) -> bool:
+    """Whether the month has a ledger line, an event or a resource cost (the raw tables are
+    clustered by day, so the date range skips all but the month's row groups)."""
+    year, month = (int(x) for x in period.split("-"))
+    start = dt.date(year, month, 1)
+    end = dt.date(year + month // 12, month % 12 + 1, 1)
+    return con.execute(
+        """
+        select exists (
+            select 1 from raw.sales_ledger where posting_date >= $start and posting_date < $end
+        ) or exists (
+            select 1 from raw.activity_events where event_date >= $start and event_date < $end
+        ) or exists (select 1 from raw.resource_costs where period = $period)
+        """,
+        {"start": start, "end": end, "period": period},
+    ).fetchall()[0][0]
 
 
 def allocate_periods(

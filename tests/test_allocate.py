@@ -11,6 +11,7 @@ The last test is property-based: random small models and months must balance to 
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
@@ -991,3 +992,44 @@ def test_after_a_failed_month_no_further_month_starts(tmp_path):
         ("2025-02",),
         ("2025-04",),
     ]
+
+
+def _changed(con, *periods: str) -> None:
+    """Months a load touched, as the ingest records them (audit.changed_periods)."""
+    for period in periods:
+        con.execute(
+            "insert into audit.changed_periods values (?, 'activity_events', 'run', now())",
+            [period],
+        )
+
+
+def test_pending_months_come_from_the_audit_and_a_month_emptied_by_a_correction_drops_out(
+    tmp_path,
+):
+    cost_model = h.model(tmp_path, TIME_EQUATION_MODEL)
+    con = h.warehouse(tmp_path / "w.duckdb")
+    h.customers(con, "A")
+    h.events(
+        con,
+        event("E1", "A", "order_entry", date="2025-01-10"),
+        event("E2", "A", "order_entry", date="2025-02-10"),
+    )
+    h.resources(con, ("customer_service", "10.00", 100, "2025-03"))
+    _changed(con, "2025-01", "2025-02", "2024-12")  # 2024-12: its rows moved out before
+
+    def pending():
+        today = dt.date(2025, 6, 1)
+        return [(p.period, p.reason) for p in allocate.pending_periods(con, cost_model, today, 5)]
+
+    assert pending() == [
+        ("2025-01", "first allocation"),
+        ("2025-02", "first allocation"),
+        ("2025-03", "first allocation"),
+    ]
+    months = allocate.pending_periods(con, cost_model, dt.date(2025, 6, 1), 5)
+    assert len(list(allocate.allocate_periods(con, cost_model, months, "run", 2))) == 3
+    assert pending() == []
+    # a correction moves February's only event into January: both months changed
+    con.execute("update raw.activity_events set event_date = '2025-01-20' where event_id = 'E2'")
+    _changed(con, "2025-01", "2025-02")
+    assert pending() == [("2025-01", "late data for a closed month")]
