@@ -6,7 +6,9 @@ import json
 import os
 import time
 from contextlib import nullcontext
+from importlib import import_module
 from pathlib import Path
+from threading import Thread
 
 import dagster as dg
 import duckdb
@@ -60,6 +62,9 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
             + commercial_summary(settings.published_db)
             + report_line(settings)
         )
+    # The report's charts import matplotlib (0.4 s of Python), first needed by whale_curve;
+    # imported on a thread of its own, it runs while the first steps wait on DuckDB and polars.
+    Thread(target=import_module, args=("pfd_pipeline.charts",), daemon=True).start()
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
     keys = asset_keys(list(defs.assets))
