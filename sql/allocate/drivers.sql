@@ -186,14 +186,9 @@ from event_drivers
 group by customer_id, customer_known, activity, cost_index, kind, resource
 union all
 select
-    customer_id,
-    customer_known,
-    activity,
-    cost_index,
-    kind,
-    resource,
-    rate,
-    driver_units::decimal(38, 4),
-    minutes::decimal(38, 4),
-    direct_amount::decimal(38, 2),
+    * replace (
+        driver_units::decimal(38, 4) as driver_units,
+        minutes::decimal(38, 4) as minutes,
+        direct_amount::decimal(38, 2) as direct_amount
+    ),
 from other_drivers;
