@@ -33,6 +33,9 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     results = json.loads(out.read_text())
     assert results["ledger_lines"] > 0 and results["events"] > 0
     assert results["full_build_seconds"] > 0 and results["floor_seconds"] > 0
+    # the floor ran before the build and after it, and the ratio uses their median
+    assert len(results["floor_runs"]) == 2
+    assert abs(results["floor_seconds"] - sum(results["floor_runs"]) / 2) <= 0.01
     assert set(results["stage_seconds"]) == {"ingest", "validate", "allocate", "marts", "publish"}
     assert results["full_build_peak_rss_gb"] > 0
     # the peak is placed in the Dagster step that ran when it was sampled (or between steps)
