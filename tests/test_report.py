@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,12 +15,13 @@ import duckdb
 import pytest
 from mart_helpers import JANUARY, add_month, build, fixed_scores
 
-from pfd_pipeline import allocate, cli, marts, publish
+from pfd_pipeline import allocate, cli, marts, publish, summary
 from pfd_pipeline.report import (
     ReportError,
     build_report,
     current_report,
     read_report_data,
+    render,
     shapiro_matrix,
     write_report,
 )
@@ -664,6 +666,24 @@ def test_the_waterfall_and_drill_downs_equal_the_customer_rows(settings):
         assert data.best == ranked_customers(con, data.period, data.window_start, limit=10)[0]
     finally:
         con.close()
+
+
+def test_drill_downs_read_beside_the_drawing_give_the_same_page(settings):
+    """build_report reads the customers' drill-downs on a thread while it draws the charts;
+    the lists and the page are those of reading everything first, on one connection."""
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        summary._RANKED.clear()
+        inline = read_report_data(con)
+        summary._RANKED.clear()
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            read_beside = read_report_data(con, beside=beside)
+            assert (read_beside.best, read_beside.worst) == (inline.best, inline.worst)
+            assert inline.best and inline.worst and inline.best[0]["costs"]
+    finally:
+        con.close()
+    summary._RANKED.clear()
+    assert build_report(settings.published_db) == (inline.period, render(inline))
 
 
 def test_ranked_customers_are_read_again_when_the_published_file_changes(settings, tmp_path):
