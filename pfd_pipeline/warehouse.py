@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from queue import Queue
 from threading import Thread
+from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -15,6 +16,7 @@ import polars as pl
 
 from pfd_pipeline.sql import load_sql
 
+T = TypeVar("T")
 DDL = ("warehouse/schemas", "warehouse/raw_tables", "warehouse/audit_tables")
 PREVIEW_ROWS = 5
 
@@ -121,6 +123,30 @@ def release_cached_blocks(con: duckdb.DuckDBPyConnection, memory_limit: str) -> 
         con.execute("SET memory_limit = $limit", {"limit": memory_limit})
 
 
+@contextmanager
+def cursor_pool(
+    con: duckdb.DuckDBPyConnection, count: int
+) -> Iterator[Callable[[Callable[[duckdb.DuckDBPyConnection], T]], T]]:
+    """`count` cursors of `con`'s database; yields call(task), which runs task(cursor) on a free
+    one. The cursors are closed when the block ends (wait for the tasks before that)."""
+    cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
+    for _ in range(count):
+        cursors.put(con.cursor())
+
+    def call(task: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        cursor = cursors.get()
+        try:
+            return task(cursor)
+        finally:
+            cursors.put(cursor)
+
+    try:
+        yield call
+    finally:
+        while not cursors.empty():
+            cursors.get().close()
+
+
 def run_on_cursors(
     con: duckdb.DuckDBPyConnection,
     tasks: Sequence[Callable[[duckdb.DuckDBPyConnection], object]],
@@ -138,26 +164,64 @@ def run_on_cursors(
         for task in tasks:
             task(con)
         return
-    cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
-
-    def run(task: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
-        cursor = cursors.get()
-        try:
-            task(cursor)
-        finally:
-            cursors.put(cursor)
-
     count = min(workers, len(tasks))
-    for _ in range(count):
-        cursors.put(con.cursor())
-    try:
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="pfd-cursor") as pool:
-            futures = [pool.submit(run, task) for task in tasks]
-        for future in futures:
-            future.result()
-    finally:
-        while not cursors.empty():
-            cursors.get().close()
+    with (
+        cursor_pool(con, count) as call,
+        ThreadPoolExecutor(max_workers=count, thread_name_prefix="pfd-cursor") as pool,
+    ):
+        futures = [pool.submit(call, task) for task in tasks]
+    for future in futures:
+        future.result()
+
+
+def run_in_order(
+    con: duckdb.DuckDBPyConnection,
+    tasks: Sequence[tuple[str, Collection[str], Callable[[duckdb.DuckDBPyConnection], T]]],
+    workers: int,
+) -> Iterator[tuple[str, T]]:
+    """Run tasks (name, the names it waits for, function) `workers` at a time, each on a cursor
+    of `con`'s database once the tasks it waits for have finished; yield (name, result) as each
+    finishes. Names that are not among `tasks` count as finished. One worker runs them on `con`
+    itself, in the order given (which must then put every task after those it waits for).
+
+    After a task fails no further one starts; the first error is raised once the tasks running
+    have finished. A caller that stops early waits for the running ones too.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        for name, _, task in tasks:
+            yield name, task(con)
+        return
+    names = {name for name, _, _ in tasks}
+    waits = {name: set(before) & names for name, before, _ in tasks}
+    functions = {name: task for name, _, task in tasks}
+    waiting = [name for name, _, _ in tasks]
+    finished: set[str] = set()
+    count = min(workers, len(tasks))
+    with (
+        cursor_pool(con, count) as call,
+        ThreadPoolExecutor(max_workers=count, thread_name_prefix="pfd-cursor") as pool,
+    ):
+        running: dict[Future[T], str] = {}
+        error: BaseException | None = None
+        while True:
+            ready = [name for name in waiting if waits[name] <= finished] if error is None else []
+            for name in ready[: count - len(running)]:
+                waiting.remove(name)
+                running[pool.submit(call, functions[name])] = name
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                if future.exception() is not None:
+                    error = error or future.exception()
+                    continue
+                finished.add(name)
+                yield name, future.result()
+    if error is not None:
+        raise error
+    if waiting:
+        raise ValueError(f"tasks that wait for each other or for a failed task: {waiting}")
 
 
 @contextmanager

@@ -1,14 +1,15 @@
-"""warehouse.run_on_cursors: independent statements on cursors of one database, at once."""
+"""warehouse.run_on_cursors and run_in_order: statements on cursors of one database, at once."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import duckdb
 import pytest
 
-from pfd_pipeline.warehouse import checkpoint_alongside, run_on_cursors
+from pfd_pipeline.warehouse import checkpoint_alongside, run_in_order, run_on_cursors
 
 
 def test_tasks_run_at_once_on_cursors_and_every_one_finishes(tmp_path):
@@ -31,22 +32,25 @@ def test_tasks_run_at_once_on_cursors_and_every_one_finishes(tmp_path):
     assert con not in seen and seen[0] is not seen[1]
 
 
+def fails(cursor: duckdb.DuckDBPyConnection) -> None:
+    cursor.execute("SELECT * FROM no_such_table")
+
+
+def slow(name: str, done: list[str]):
+    """A task that takes a moment, then notes its name in `done`."""
+
+    def task(cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.execute(f"CREATE TABLE {name} AS SELECT count(*) AS n FROM range(3000000)")
+        done.append(name)
+
+    return task
+
+
 def test_the_first_error_is_raised_after_the_other_tasks_finish(tmp_path):
     con = duckdb.connect(str(tmp_path / "work.duckdb"))
-    done = []
-
-    def fails(cursor: duckdb.DuckDBPyConnection) -> None:
-        cursor.execute("SELECT * FROM no_such_table")
-
-    def slow(name: str):
-        def task(cursor: duckdb.DuckDBPyConnection) -> None:
-            cursor.execute(f"CREATE TABLE {name} AS SELECT count(*) AS n FROM range(3000000)")
-            done.append(name)
-
-        return task
-
+    done: list[str] = []
     with pytest.raises(duckdb.CatalogException, match="no_such_table"):
-        run_on_cursors(con, [fails, slow("t1"), slow("t2")], workers=2)
+        run_on_cursors(con, [fails, slow("t1", done), slow("t2", done)], workers=2)
     assert sorted(done) == ["t1", "t2"]
 
 
@@ -60,6 +64,69 @@ def test_one_worker_runs_the_tasks_in_order_on_the_connection_itself():
     run_on_cursors(con, [insert(1)], workers=2)  # one task: no cursor either
     run_on_cursors(con, [insert(s) for s in (2, 3, 4)], workers=1)
     assert con.execute("SELECT list(step) FROM only_here").fetchall() == [([1, 2, 3, 4],)]
+
+
+def test_tasks_in_order_start_once_those_they_wait_for_have_finished(tmp_path):
+    """a and b run at once (each waits for the other to start); c waits for a, d for b and c;
+    "elsewhere" is not a task, so waiting for it does not hold d back."""
+    con = duckdb.connect(str(tmp_path / "work.duckdb"))
+    both_started = threading.Barrier(2, timeout=10)
+    log: list[str] = []
+
+    def task(name: str, meet: bool = False):
+        def run(cursor: duckdb.DuckDBPyConnection) -> str:
+            assert cursor is not con
+            log.append(f"start {name}")
+            if meet:
+                both_started.wait()
+            cursor.execute(f"CREATE TABLE {name} AS SELECT 1 AS i")
+            log.append(f"end {name}")
+            return name.upper()
+
+        return run
+
+    tasks = [
+        ("a", (), task("a", meet=True)),
+        ("b", (), task("b", meet=True)),
+        ("c", ("a",), task("c")),
+        ("d", ("b", "c", "elsewhere"), task("d")),
+    ]
+    results = dict(run_in_order(con, tasks, workers=2))
+    assert results == {"a": "A", "b": "B", "c": "C", "d": "D"}
+    assert log.index("start c") > log.index("end a")
+    assert log.index("start d") > max(log.index("end b"), log.index("end c"))
+
+
+def test_tasks_in_order_stop_starting_after_a_failure_and_raise_it_at_the_end(tmp_path):
+    con = duckdb.connect(str(tmp_path / "work.duckdb"))
+    done: list[str] = []
+    failing = threading.Event()
+
+    def fails_first(cursor: duckdb.DuckDBPyConnection) -> None:
+        failing.set()
+        fails(cursor)
+
+    def running(cursor: duckdb.DuckDBPyConnection) -> None:
+        assert failing.wait(timeout=10)
+        time.sleep(0.3)  # finishes well after the failure, which frees a worker for "next"
+        slow("t1", done)(cursor)
+
+    tasks = [("running", (), running), ("fails", (), fails_first), ("next", (), slow("t2", done))]
+    with pytest.raises(duckdb.CatalogException, match="no_such_table"):
+        list(run_in_order(con, tasks, workers=2))
+    assert done == ["t1"]  # the task running then finished; the next one never started
+
+
+def test_tasks_in_order_with_one_worker_run_on_the_connection_in_the_order_given():
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE only_here (step INTEGER)")  # a cursor would not see it
+
+    def insert(step: int):
+        return lambda cursor: cursor.execute("INSERT INTO only_here VALUES (?)", [step])
+
+    tasks = [(str(s), (), insert(s)) for s in (1, 2, 3)]
+    assert [name for name, _ in run_in_order(con, tasks, workers=1)] == ["1", "2", "3"]
+    assert con.execute("SELECT list(step) FROM only_here").fetchall() == [([1, 2, 3],)]
 
 
 def wal_bytes(path) -> int:
