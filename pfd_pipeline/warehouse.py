@@ -221,7 +221,7 @@ def run_in_order(
     if error is not None:
         raise error
     if waiting:
-        raise ValueError(f"tasks that wait for each other or for a failed task: {waiting}")
+        raise ValueError(f"tasks that wait for each other: {waiting}")
 
 
 @contextmanager
