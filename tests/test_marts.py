@@ -394,3 +394,28 @@ def test_a_change_rebuilds_the_month_and_the_windows_that_read_it(con):
     # other settings: everything is rebuilt with them
     wider = dataclasses.replace(MartSettings(), window_months=6)
     assert all(len(months) == 12 for months in build(con, wider).values())
+
+
+def test_the_marts_step_runs_two_at_a_time_only_for_a_few_months(con):
+    """The step after customer_profitability runs its marts two at a time for a daily run's
+    month or two; with MANY_MONTHS months or more to rebuild (a full build, late data for an
+    old month) one at a time, since each keeps both cores busy and their memory would add up."""
+    from pfd_pipeline.assets.marts import _many_months
+    from pfd_pipeline.settings import Settings
+
+    settings = Settings()
+    first, *later = marts.marts(settings.marts)
+    months = [f"2025-{m:02d}" for m in range(1, marts.MANY_MONTHS + 1)]
+    for period in months:
+        add_month(con, period, {"C01": (200, 0, 100, 50)})
+    marts.rebuild(con, first, months, settings.marts, "run")
+    assert _many_months(con, later, settings)  # every month of every mart is pending
+    # a mart that reads another mart has nothing pending until that one is rebuilt, so only
+    # those that read customer_profitability alone can tell
+    whale = next(m for m in later if m.name == "whale_curve")
+    assert marts.pending(con, whale, settings.marts) == []
+    for mart in later:
+        marts.rebuild(con, mart, marts.pending(con, mart, settings.marts), settings.marts, "run")
+    add_month(con, "2025-05", {"C01": (300, 0, 100, 50)})  # a daily run's new month
+    marts.rebuild(con, first, ["2025-05"], settings.marts, "run")
+    assert not _many_months(con, later, settings)
