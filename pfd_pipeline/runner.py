@@ -13,6 +13,7 @@ from threading import Thread
 import dagster as dg
 import duckdb
 
+from pfd_pipeline.assets import FAILED_ASSET
 from pfd_pipeline.errors import RunFailed
 from pfd_pipeline.planning import PlanError, make_plan
 from pfd_pipeline.settings import Settings
@@ -243,7 +244,10 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
             text = error.message.strip()
         else:
             text = "unknown error"
-        asset = event.step_key.replace("__", "/")  # asset steps are named after the key path
+        if user and FAILED_ASSET in user.metadata:  # one asset of a step of several
+            asset = user.metadata[FAILED_ASSET].value
+        else:
+            asset = event.step_key.replace("__", "/")  # asset steps are named after the key path
         messages.append(f"{asset} failed: {text}")
     return " ".join(messages) or f"the Dagster run {result.run_id} failed"
 

@@ -375,3 +375,21 @@ def test_a_run_disposes_of_the_dagster_instance_it_made_and_not_of_one_given(pro
     runner.run_pipeline(_settings(project), instance=given)
     assert given.get_runs(), "the run was recorded in the instance given"
     dispose()
+
+
+def test_a_failure_in_a_step_of_several_assets_names_the_asset():
+    """The marts after customer_profitability are one step; the run's message names the mart
+    that failed (an error of any kind), not the step."""
+    from pfd_pipeline.assets import failing_as
+    from pfd_pipeline.runner import _failure_message
+
+    first, second = dg.AssetKey(["marts", "first"]), dg.AssetKey(["marts", "second"])
+
+    @dg.multi_asset(name="marts__several", specs=[dg.AssetSpec(first), dg.AssetSpec(second)])
+    def several():
+        yield dg.MaterializeResult(asset_key=first)
+        failing_as(second, lambda: 1 / 0)
+
+    result = dg.materialize([several], raise_on_error=False)
+    assert not result.success
+    assert _failure_message(result) == "marts/second failed: ZeroDivisionError: division by zero"

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline import marts, progress
+from pfd_pipeline.assets import failing_as
 from pfd_pipeline.assets.allocate import COST_TO_SERVE
 from pfd_pipeline.faults import crash_point
 from pfd_pipeline.publish import describe
@@ -117,6 +118,7 @@ def _later_marts_asset(settings: Settings, later: tuple[marts.Mart, ...]) -> dg.
         their memory, so they run one at a time.
         """
         selected = [m for m in later if key(m.name) in context.selected_asset_keys]
+        run_id = context.run.run_id
         with duckdb.get_connection() as con:
             marts.ensure_tables(con)  # once, here: it replaces a view, which two would conflict on
             workers = 1 if _many_months(con, selected, settings) else settings.duckdb_threads
@@ -124,7 +126,7 @@ def _later_marts_asset(settings: Settings, later: tuple[marts.Mart, ...]) -> dg.
                 (
                     m.name,
                     (m.upstream, *m.reads),
-                    partial(_rebuild, mart=m, settings=settings, run_id=context.run.run_id),
+                    partial(_rebuild_as_asset, mart=m, settings=settings, run_id=run_id),
                 )
                 for m in selected
             ]
@@ -144,6 +146,11 @@ def _many_months(con, selected: list[marts.Mart], settings: Settings) -> bool:
         for m in selected
         if m.upstream == "customer_profitability" and not m.reads
     )
+
+
+def _rebuild_as_asset(con, mart: marts.Mart, settings: Settings, run_id: str):
+    """_rebuild, with a failure that names the mart's asset (for the run's message)."""
+    return failing_as(key(mart.name), lambda: _rebuild(con, mart, settings, run_id))
 
 
 def _rebuild(
