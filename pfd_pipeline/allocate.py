@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from queue import Queue
 
 import duckdb
 
 from pfd_pipeline.cost_model import CostModel, load_into
 from pfd_pipeline.errors import PfdError
 from pfd_pipeline.sql import load_sql
+from pfd_pipeline.warehouse import run_in_order
 
 STEPS = (
     "allocate/period_events",
@@ -150,7 +149,7 @@ def allocate_periods(
     thread); two months at once fill most of the rest: 6 months at L 23.1 -> 21.3-21.9 s. The
     model's tables are loaded once, first, in a transaction of their own (two transactions
     replacing them would conflict). After an error no further month starts; it is raised once
-    the months in flight have committed or rolled back.
+    the months in flight have committed or rolled back (warehouse.run_in_order).
     """
     if not periods:
         return
@@ -161,45 +160,17 @@ def allocate_periods(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    if workers <= 1 or len(periods) == 1:
-        for period in periods:
-            allocate_period(con, model, period, run_id, load_model=False)
-            yield period
-        return
-    count = min(workers, len(periods))
-    cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
-    for _ in range(count):
-        cursors.put(con.cursor())
 
-    def allocate(period: PeriodOutcome) -> PeriodOutcome:
-        cursor = cursors.get()
-        try:
+    def month(period: PeriodOutcome):
+        def allocate(cursor: duckdb.DuckDBPyConnection) -> PeriodOutcome:
             allocate_period(cursor, model, period, run_id, load_model=False)
-        finally:
-            cursors.put(cursor)
-        return period
+            return period
 
-    try:
-        with ThreadPoolExecutor(count, thread_name_prefix="pfd-allocate") as pool:
-            waiting = list(periods)
-            running: set[Future[PeriodOutcome]] = set()
-            while waiting or running:
-                while waiting and len(running) < count:
-                    running.add(pool.submit(allocate, waiting.pop(0)))
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                if any(future.exception() for future in done):
-                    waiting.clear()  # no further month starts; the ones running finish
-                    done |= wait(running).done
-                    running = set()
-                errors = [f.exception() for f in done if f.exception() is not None]
-                for future in done:
-                    if future.exception() is None:
-                        yield future.result()
-                if errors:
-                    raise errors[0]
-    finally:
-        while not cursors.empty():
-            cursors.get().close()
+        return allocate
+
+    tasks = [(period.period, (), month(period)) for period in periods]
+    for _, period in run_in_order(con, tasks, workers):
+        yield period
 
 
 def allocate_period(
