@@ -22,8 +22,9 @@ from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import table_exists
 
-# From this many months rebuilt at once, a mart with a `many` SQL file uses it (and `prepare`
-# steps are told so: the CLV inputs switch the same way).
+# From this many months rebuilt at once, `prepare` steps are told so and switch to their
+# one-pass-for-all-months SQL (the tiers' and trends' window sums, the CLV inputs): the same
+# results, with one pass shared by all the months, which costs more for one month alone.
 MANY_MONTHS = 4
 
 # Historical value is the profit of every month to date: a change to any earlier month counts.
@@ -40,16 +41,13 @@ class Mart:
     reads: tuple[str, ...] = ()
     # Further tables the same SQL file writes, in the same transaction and with the same months.
     also_writes: tuple[str, ...] = ()
-    # A step before the SQL, e.g. the CLV model fits, leaving temp tables for it to read; told
-    # whether MANY_MONTHS months or more are rebuilt at once, like the choice of `many` below.
+    # A step before the SQL, e.g. the CLV model fits, leaving temp tables (or views) for it to
+    # read; told whether MANY_MONTHS months or more are rebuilt at once.
     prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings, bool], None] | None = None
     # Run the SQL once per month, oldest first (in the same transaction): its months do not read
     # each other's rows being rebuilt, or read them from the table once rebuilt, and one month at
     # a time keeps its hash tables in memory where all months at once would spill to disk.
     by_month: bool = False
-    # The SQL file (sql/marts/<many>.sql) for MANY_MONTHS months or more at once: the same
-    # results, with one pass shared by all the months, which costs more for one month alone.
-    many: str | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -73,7 +71,7 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
             "customer_trends",
             "customer_profitability",
             trend_lookback,
-            many="customer_trends_grid",
+            prepare=stage_trend_windows,
         ),
         Mart("segment_profitability", "customer_profitability", 2 * settings.growth_months - 1),
         Mart(
@@ -104,6 +102,17 @@ def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, m
     joining each month to its window (cheaper for a few); the same rows either way."""
     sql = "marts/tier_windows_grid" if many else "marts/tier_windows"
     con.execute("create or replace temp table tier_windows as " + load_sql(sql))
+
+
+def stage_trend_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
+    """Temp view trend_windows for customer_trends: each customer's window sums and run of months
+    declining for every month in mart_targets, from one grid for many months at once, else by
+    joining each month to its windows (cheaper for a few); the same rows either way, from the
+    same months of customer_profitability (temp view trend_series). Views, not tables:
+    customer_trends.sql reads them as part of its own statement."""
+    sql = "marts/trend_windows_grid" if many else "marts/trend_windows"
+    con.execute("create or replace temp view trend_series as " + load_sql("marts/trend_series"))
+    con.execute("create or replace temp view trend_windows as " + load_sql(sql))
 
 
 MART_NAMES = tuple(m.name for m in marts(MartSettings()))
@@ -171,11 +180,9 @@ def rebuild(
     try:
         for batch in [[p] for p in periods] if mart.by_month else [periods]:
             _bind(con, batch, settings)
-            many = len(batch) >= MANY_MONTHS
             if mart.prepare is not None:
-                mart.prepare(con, settings, many)
-            sql = mart.many if many and mart.many is not None else mart.name
-            con.execute(load_sql(f"marts/{sql}"))
+                mart.prepare(con, settings, len(batch) >= MANY_MONTHS)
+            con.execute(load_sql(f"marts/{mart.name}"))
         _bind(con, periods, settings)
         for table in mart.tables:
             con.execute(
@@ -192,12 +199,15 @@ def rebuild(
         con.execute("ROLLBACK")
         raise
     finally:
+        for view in TEMP_VIEWS:  # before the tables they read
+            con.execute(f"drop view if exists {view}")
         for table in ("mart_targets", "mart_params", *TEMP_TABLES):
             con.execute(f"drop table if exists {table}")
 
 
-# left by clv.stage_scores and stage_tier_windows
+# left by clv.stage_scores, stage_tier_windows and stage_trend_windows
 TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits", "tier_windows")
+TEMP_VIEWS = ("trend_windows", "trend_series")  # each before those it reads
 
 
 def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSettings) -> None:

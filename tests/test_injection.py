@@ -38,7 +38,8 @@ ALLOWED = {
     "_literal(text)",  # publish.describe: the catalog's own text
     "column",  # catalog.yaml column names, checked against the tables before publishing
     "PREVIEW_ROWS",
-    "sql",  # marts.rebuild: Mart.name or Mart.many, fixed names of sql/marts files
+    "mart.name",  # marts.rebuild: Mart.name, fixed names of sql/marts files
+    "view",  # marts.TEMP_VIEWS
     "s.table",  # runner: sources.SOURCES
 }
 

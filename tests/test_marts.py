@@ -276,8 +276,8 @@ def test_months_declining_stops_at_twelve(monkeypatch, con, many):
     [MartSettings(), dataclasses.replace(MartSettings(), slope_months=3, growth_months=2)],
 )
 def test_trends_of_many_months_at_once_match_month_by_month(monkeypatch, settings):
-    """customer_trends_grid.sql (one pass for many months) gives the rows that
-    customer_trends.sql (a join per month) gives, gaps in a customer's months included; also
+    """trend_windows_grid.sql (one pass for many months) gives the rows that
+    trend_windows.sql (a join per month) gives, gaps in a customer's months included; also
     when late data rebuilds the months from the third on, with the data starting before them."""
     series = {
         "UP": [10, 12, 14, 16, 18, 20],

@@ -1,12 +1,6 @@
--- Rebuild marts.customer_trends for the months in mart_targets, for every customer with a
--- profitability row in the 12 months ending with the month. Months are numbered
--- year * 12 + month so that windows are integer ranges. The margin slope is the least-squares
--- slope, computed from exact sums (n*Sxy - Sx*Sy) / (n*Sxx - Sx^2) so that re-runs give
--- identical values; only the final division is in floating point, then rounded.
-delete from marts.customer_trends
-where period in (select period from mart_targets);
-
-insert into marts.customer_trends
+-- What trend_windows.sql gives, for many months at once: one pass over a customer x month grid
+-- of running totals from the first month with data, instead of joining every month end to
+-- every month of its windows.
 with targets as (
     select period, period_start, year(period_start) * 12 + month(period_start) as mi,
     from mart_targets
@@ -16,30 +10,12 @@ bounds as (
     select
         min(t.mi) - greatest(12, 2 * any_value(p.growth_months) - 1) as first_mi,
         max(t.mi) as last_mi,
-        -- the same months as YYYY-MM text, to filter the table's period column as it is stored
-        strftime(
-            min(t.period_start) - to_months(greatest(12, 2 * any_value(p.growth_months) - 1)),
-            '%Y-%m'
-        ) as first_period,
-        max(t.period) as last_period,
     from targets as t
     cross join mart_params as p
 ),
 
-series as (
-    select
-        c.customer_id,
-        cast(left(c.period, 4) as integer) * 12 + cast(right(c.period, 2) as integer) as mi,
-        c.net_revenue,
-        c.cost_to_serve,
-        c.operating_profit,
-        case
-            when c.net_revenue > 0 then round(c.operating_profit * 100 / c.net_revenue, 4)
-        end::decimal(18, 4) as margin,
-    from marts.customer_profitability as c
-    cross join bounds as b
-    where c.period between b.first_period and b.last_period
-),
+-- read through a CTE, not the view, so that the months are scanned once (see trend_windows.sql)
+series as (from trend_series),
 
 -- A month "declined" when the month before has a margin and this month's is lower.
 declines as (
@@ -161,47 +137,8 @@ windows as (
     from targets as t
     join lagged as g on g.mi = t.mi
     where g.rows_ > g.rows_12
-),
-
-measured as (
-    select
-        w.*,
-        case
-            when w.n >= 3
-                then round((w.n * w.sxy - w.sx * w.sy) / (w.n * w.sxx - w.sx * w.sx), 4)
-        end as margin_slope_pp,
-        coalesce(st.streak, 0) as months_declining,
-    from windows as w
-    left join streaks as st on st.customer_id = w.customer_id and st.mi = w.mi
 )
 
-select
-    m.period,
-    m.customer_id,
-    coalesce(k.segment, 'unknown'),
-    m.profit_3m,
-    m.profit_6m,
-    m.profit_12m,
-    m.revenue_12m,
-    case when m.revenue_3m > 0 then round(m.profit_3m * 100 / m.revenue_3m, 2) end,
-    case when m.revenue_6m > 0 then round(m.profit_6m * 100 / m.revenue_6m, 2) end,
-    case when m.revenue_12m > 0 then round(m.profit_12m * 100 / m.revenue_12m, 2) end,
-    m.margin_slope_pp,
-    m.n,
-    case
-        when m.revenue_prior > 0 then round((m.revenue_recent - m.revenue_prior) * 100 / m.revenue_prior, 2)
-    end,
-    case
-        when m.cost_prior > 0 then round((m.cost_recent - m.cost_prior) * 100 / m.cost_prior, 2)
-    end,
-    m.months_declining,
-    case
-        when m.margin_slope_pp is null then 'insufficient history'
-        when m.margin_slope_pp <= -p.stable_slope_pp or m.months_declining >= p.declining_months
-            then 'declining'
-        when m.margin_slope_pp >= p.stable_slope_pp then 'improving'
-        else 'stable'
-    end,
-from measured as m
-cross join mart_params as p
-left join raw.customers as k on k.customer_id = m.customer_id;
+select w.*, coalesce(st.streak, 0) as months_declining,
+from windows as w
+left join streaks as st on st.customer_id = w.customer_id and st.mi = w.mi
