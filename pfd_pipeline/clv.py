@@ -328,12 +328,15 @@ def fit_sample(customers: int) -> np.ndarray:
 
 
 def stage_inputs(con: duckdb.DuckDBPyConnection, many: bool) -> None:
-    """Temp table clv_inputs for the months in mart_targets: for many months at once from one grid
-    of running totals (sql/marts/clv_inputs.sql), for a few (a daily run's one) by joining each
-    month end to its window (clv_inputs_few.sql), which costs a fraction of the grid; the same
+    """Temp table clv_inputs for the months in mart_targets (sql/marts/clv_inputs.sql), from
+    what each customer's window adds up to (temp view clv_buyers): for many months at once from
+    one grid of running totals (clv_buyers_grid.sql), for a few (a daily run's one) by joining
+    each month end to its window (clv_buyers.sql), which costs a fraction of the grid; the same
     rows either way."""
-    inputs_sql = "marts/clv_inputs" if many else "marts/clv_inputs_few"
-    con.execute("create or replace temp table clv_inputs as " + load_sql(inputs_sql))
+    buyers_sql = "marts/clv_buyers_grid" if many else "marts/clv_buyers"
+    con.execute("create or replace temp view clv_buyers as " + load_sql(buyers_sql))
+    con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
+    con.execute("drop view clv_buyers")
 
 
 def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:

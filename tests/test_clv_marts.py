@@ -15,7 +15,6 @@ from mart_helpers import JANUARY, add_month, build, fixed_scores, mart_store, ro
 
 from pfd_pipeline import clv, marts, summary
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
-from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import execute_with_frame
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
@@ -346,8 +345,8 @@ def test_clv_settings_change_the_fingerprint(tmp_path):
 
 
 def test_clv_inputs_for_few_months_match_the_grid(con):
-    """clv_inputs_few.sql (each month end joined to its window, for a daily run's month) gives
-    the rows clv_inputs.sql (running totals on a grid, for many months) gives: credit notes, gaps
+    """clv_buyers.sql (each month end joined to its window, for a daily run's month) gives the
+    inputs clv_buyers_grid.sql (running totals on a grid, for many months) gives: credit notes, gaps
     of months without orders, a customer who stops, one who starts late and one whose credit
     note comes months before the first purchase included."""
     tiny_case(con)
@@ -378,11 +377,12 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
     assert len(periods) >= 6
     for targets in (periods, periods[-1:], periods[2:3]):
         marts._bind(con, targets, ONE_MONTH)
-        got = {
-            name: con.execute(load_sql(f"marts/{name}")).fetchall()
-            for name in ("clv_inputs", "clv_inputs_few")
-        }
-        assert got["clv_inputs"] and got["clv_inputs"] == got["clv_inputs_few"], targets
+        got = {}
+        for many in (True, False):
+            clv.stage_inputs(con, many)
+            got[many] = con.execute("select * from clv_inputs order by all").fetchall()
+        assert got[True] and got[True] == got[False], targets
+        assert {r[0] for r in got[True]} == set(targets)
 
 
 def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):

@@ -1,7 +1,8 @@
--- What the CLV models need, as sql/marts/clv_inputs.sql computes it, for a few month ends (the
--- daily run's one): each month end is joined to the customer-months of its own window and they
--- are added up per customer, which for one month end costs a fraction of the grid of running
--- totals that clv_inputs.sql lays out for many. The two must give the same rows (a test checks).
+-- What clv_buyers_grid.sql gives (temp view clv_buyers, read by clv_inputs.sql), for a few
+-- month ends (the daily run's one): each month end is joined to the customer-months of its own
+-- window and they are added up per customer, which for one month end costs a fraction of the
+-- grid of running totals that clv_buyers_grid.sql lays out for many. The two must give the same
+-- rows (a test checks).
 with targets as (
     select
         t.period,
@@ -81,20 +82,6 @@ buyers as (
     left join costs as c on c.period = s.period and c.customer_id = s.customer_id
 )
 
-select
-    b.period,
-    b.customer_id,
-    strftime(t.window_start, '%Y-%m') as calibration_start,
-    b.first_purchase,
-    b.last_purchase,
-    b.purchases,
-    b.purchases - 1 as repeat_purchases,
-    (b.last_purchase - b.first_purchase) / 7.0 as recency_weeks,
-    (t.period_end - b.first_purchase) / 7.0 as age_weeks,
-    b.first_margin,
-    b.repeat_margin,
-    case when b.purchases > 1 then b.repeat_margin / (b.purchases - 1) end as mean_repeat_margin,
-    b.cost_to_serve / b.purchases as cost_to_serve_per_order,
+select b.*, t.window_start, t.period_end,
 from buyers as b
 join targets as t using (period)
-order by b.period, b.customer_id;
