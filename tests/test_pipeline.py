@@ -393,3 +393,36 @@ def test_a_failure_in_a_step_of_several_assets_names_the_asset():
     result = dg.materialize([several], raise_on_error=False)
     assert not result.success
     assert _failure_message(result) == "marts/second failed: ZeroDivisionError: division by zero"
+
+
+def test_a_daily_run_starts_the_lifetime_value_first_beside_the_tiers(project, monkeypatch):
+    """Two at a time, the marts step starts the lifetime value (a daily run's longest mart,
+    which the value matrix and rising stars wait for) first, and the rest in build order."""
+    from pfd_pipeline import marts
+    from pfd_pipeline.assets import marts as mart_assets
+
+    given: list[str] = []
+    started: list[str] = []
+    workers_seen: list[int] = []
+    real = mart_assets.run_in_order
+
+    def recording(con, tasks, workers):
+        workers_seen.append(workers)
+        given.extend(name for name, _, _ in tasks)
+
+        def starting(name, task):
+            def run(cursor):
+                started.append(name)
+                return task(cursor)
+
+            return run
+
+        return real(con, [(n, w, starting(n, t)) for n, w, t in tasks], workers)
+
+    monkeypatch.setattr(mart_assets, "run_in_order", recording)
+    assert cli.main(["run", *_args(project)]) == 0
+    later = [m.name for m in marts.marts(_settings(project).marts)][1:]
+    assert workers_seen == [2]
+    assert given == ["customer_lifetime_value"] + [n for n in later if n != given[0]]
+    assert set(started[:2]) == {"customer_lifetime_value", "customer_tiers"}
+    assert sorted(started) == sorted(later)

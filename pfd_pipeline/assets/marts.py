@@ -37,6 +37,13 @@ DESCRIPTIONS = {
 }
 
 
+# Two at a time, these start first (the rest in build order): the lifetime value is a daily
+# run's longest mart (its model fits) and the value matrix and rising stars wait for it. Started
+# after the tiers, the whale curve and the segments, it ran alone at the end; first, the others
+# run beside it: the step 4.38 / 4.62 / 4.56 -> 4.13 / 4.12 / 4.11 s (daily runs at L, alternated).
+STARTED_FIRST = ("customer_lifetime_value",)
+
+
 def key(table: str) -> dg.AssetKey:
     return COST_TO_SERVE if table == "customer_cost_to_serve" else dg.AssetKey(["marts", table])
 
@@ -128,7 +135,7 @@ def _later_marts_asset(settings: Settings, later: tuple[marts.Mart, ...]) -> dg.
                     (m.upstream, *m.reads),
                     partial(_rebuild_as_asset, mart=m, settings=settings, run_id=run_id),
                 )
-                for m in selected
+                for m in sorted(selected, key=lambda m: m.name not in STARTED_FIRST)
             ]
             for name, (periods, metadata) in run_in_order(con, tasks, workers):
                 if periods:
