@@ -172,3 +172,42 @@ def test_fit_sample_takes_every_kth_customer_up_to_the_cap():
     big = fit_sample(200_000)
     assert len(big) == FIT_SAMPLE and big[1] - big[0] == 10
     assert len(fit_sample(FIT_SAMPLE + 1)) <= FIT_SAMPLE
+
+
+@pytest.mark.parametrize(
+    "log_params", [np.zeros(4), np.array([-1.4, 0.2, -0.3, 0.9]), np.array([2.0, -1.0, 3.0, -2.0])]
+)
+def test_bgnbd_gradient_is_the_likelihoods_slope(cdnow, log_params):
+    """The fit's exact gradient (with respect to the log-parameters) agrees with central
+    differences of the negative log-likelihood, away from the optimum and near it."""
+    x, t_x, t = (cdnow[c].to_numpy().astype(float) for c in ("x", "t_x", "T"))
+    t_x, t = t_x / 4, t / 4  # the fit's rescaling puts the longest age near 10
+
+    def value(v):
+        return clv._bgnbd_negative(*np.exp(v), x, t_x, t)[0]
+
+    _, gradient = clv._bgnbd_negative(*np.exp(log_params), x, t_x, t)
+    step = 1e-5
+    central = [
+        (value(log_params + step * e) - value(log_params - step * e)) / (2 * step)
+        for e in np.eye(4)
+    ]
+    assert gradient == pytest.approx(central, rel=1e-5, abs=1e-3)
+
+
+@pytest.mark.parametrize("log_params", [np.zeros(3), np.array([1.8, 1.3, 0.5])])
+def test_gamma_gamma_gradient_is_the_likelihoods_slope(cdnow, log_params):
+    repeat = cdnow.filter(pl.col("x") > 0)
+    x = repeat["x"].to_numpy().astype(float)
+    mean_value = repeat["zbar"].to_numpy() / 30
+
+    def value(v):
+        return clv._gamma_gamma_negative(*np.exp(v), x, mean_value)[0]
+
+    _, gradient = clv._gamma_gamma_negative(*np.exp(log_params), x, mean_value)
+    step = 1e-5
+    central = [
+        (value(log_params + step * e) - value(log_params - step * e)) / (2 * step)
+        for e in np.eye(3)
+    ]
+    assert gradient == pytest.approx(central, rel=1e-5, abs=1e-3)
