@@ -28,7 +28,7 @@ import duckdb
 import numpy as np
 import polars as pl
 from scipy.optimize import minimize
-from scipy.special import digamma, gammaln, hyp2f1
+from scipy.special import gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
 from pfd_pipeline.settings import MartSettings
@@ -72,14 +72,6 @@ def bgnbd_log_likelihood(
     r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, t: np.ndarray
 ) -> np.ndarray:
     """Each customer's log-likelihood (Fader, Hardie & Lee 2005, eq. 6)."""
-    base, a3, a4 = _bgnbd_terms(r, alpha, a, b, x, t_x, t)
-    return base + np.logaddexp(a3, a4)
-
-
-def _bgnbd_terms(
-    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eq. 6's A1 + A2, A3 and A4 per customer (the log-likelihood is A1 + A2 + ln(e^A3 + e^A4))."""
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
     a3 = -(r + x) * np.log(alpha + t)
@@ -90,31 +82,7 @@ def _bgnbd_terms(
         np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
         -np.inf,
     )
-    return a1 + a2, a3, a4
-
-
-def _bgnbd_negative(
-    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, t: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """The negative log-likelihood summed over the customers, and its exact gradient with
-    respect to the log-parameters (ln r, ln alpha, ln a, ln b), for the optimiser: with it, it
-    needs one evaluation per step instead of five (finite differences)."""
-    base, a3, a4 = _bgnbd_terms(r, alpha, a, b, x, t_x, t)
-    mixed = np.logaddexp(a3, a4)
-    # each term's share of the likelihood: "alive at T" (A3) and "dropped out right after the
-    # last purchase" (A4, none without repeat purchases)
-    w3, w4 = np.exp(a3 - mixed), np.exp(a4 - mixed)
-    repeat = x > 0
-    ab = digamma(a + b) - digamma(a + b + x)
-    d_r = (
-        digamma(r + x) - digamma(r) + np.log(alpha)
-        - w3 * np.log(alpha + t) - w4 * np.log(alpha + t_x)
-    )  # fmt: skip
-    d_alpha = r / alpha - (r + x) * (w3 / (alpha + t) + w4 / (alpha + t_x))
-    d_a = ab + w4 / a
-    d_b = ab + digamma(b + x) - digamma(b) - w4 / np.where(repeat, b + x - 1, 1.0)
-    gradient = np.array([d_r.sum() * r, d_alpha.sum() * alpha, d_a.sum() * a, d_b.sum() * b])
-    return -float((base + mixed).sum()), -gradient
+    return a1 + a2 + np.logaddexp(a3, a4)
 
 
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> BgNbd:
@@ -124,9 +92,9 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, t: np.ndarray) -> BgNbd:
     scale = 10.0 / float(t.max())
     xs, ts = t_x * scale, t * scale
 
-    def negative(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+    def negative(log_params: np.ndarray) -> float:
         r, alpha, a, b = np.exp(log_params)
-        return _bgnbd_negative(r, alpha, a, b, x, xs, ts)
+        return -float(bgnbd_log_likelihood(r, alpha, a, b, x, xs, ts).sum())
 
     result = _minimise(negative, 4)
     r, alpha, a, b = np.exp(result.x)
@@ -226,22 +194,6 @@ def gamma_gamma_log_likelihood(
     )
 
 
-def _gamma_gamma_negative(
-    p: float, q: float, gamma: float, x: np.ndarray, mean_value: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """The negative log-likelihood summed over the customers, and its exact gradient with
-    respect to (ln p, ln q, ln gamma) (see _bgnbd_negative)."""
-    ll = gamma_gamma_log_likelihood(p, q, gamma, x, mean_value)
-    px = p * x
-    total = gamma + x * mean_value
-    common = digamma(px + q) - np.log(total)
-    d_p = x * (common - digamma(px) + np.log(mean_value) + np.log(x))
-    d_q = common - digamma(q) + np.log(gamma)
-    d_gamma = q / gamma - (px + q) / total
-    gradient = np.array([d_p.sum() * p, d_q.sum() * q, d_gamma.sum() * gamma])
-    return -float(ll.sum()), -gradient
-
-
 def fit_gamma_gamma(x: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma fit on customers with x >= 1 repeat orders whose mean
     value is positive; the others are not passed in (see `expected_margin`)."""
@@ -249,9 +201,9 @@ def fit_gamma_gamma(x: np.ndarray, mean_value: np.ndarray) -> GammaGamma:
     scale = 10.0 / float(mean_value.max())  # money rescaled like time in fit_bgnbd
     ms = mean_value * scale
 
-    def negative(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+    def negative(log_params: np.ndarray) -> float:
         p, q, gamma = np.exp(log_params)
-        return _gamma_gamma_negative(p, q, gamma, x, ms)
+        return -float(gamma_gamma_log_likelihood(p, q, gamma, x, ms).sum())
 
     result = _minimise(negative, 3)
     p, q, gamma = np.exp(result.x)
@@ -315,8 +267,7 @@ LOG_BOUND = 12.0  # parameters are kept within exp(-12)..exp(12) of the rescaled
 
 def _minimise(negative, size: int):
     """L-BFGS-B from all-ones on log-parameters, with tight tolerances (the published CDNOW fits
-    are reproduced to the third decimal). `negative` returns the negative log-likelihood and its
-    gradient.
+    are reproduced to the third decimal).
 
     Log-parameters are bounded: when the data cannot pin a parameter down (e.g. BG/NBD a and b
     both -> infinity when drop-out barely varies across customers, only their ratio matters),
@@ -327,7 +278,6 @@ def _minimise(negative, size: int):
         result = minimize(
             negative,
             np.zeros(size),
-            jac=True,
             method="L-BFGS-B",
             bounds=bounds,
             options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 5_000},
