@@ -172,3 +172,83 @@ def test_fit_sample_takes_every_kth_customer_up_to_the_cap():
     big = fit_sample(200_000)
     assert len(big) == FIT_SAMPLE and big[1] - big[0] == 10
     assert len(fit_sample(FIT_SAMPLE + 1)) <= FIT_SAMPLE
+
+
+@pytest.mark.parametrize(
+    "log_params", [np.zeros(4), np.array([-1.4, 0.2, -0.3, 0.9]), np.array([2.0, -1.0, 3.0, -2.0])]
+)
+def test_bgnbd_gradient_is_the_likelihoods_slope(cdnow, log_params):
+    """The fit's exact gradient (with respect to the log-parameters) agrees with central
+    differences of the negative log-likelihood, away from the optimum and near it."""
+    x, t_x, t = (cdnow[c].to_numpy().astype(float) for c in ("x", "t_x", "T"))
+    t_x, t = t_x / 4, t / 4  # the fit's rescaling puts the longest age near 10
+
+    def value(v):
+        return clv._bgnbd_negative(*np.exp(v), x, t_x, t)[0]
+
+    _, gradient = clv._bgnbd_negative(*np.exp(log_params), x, t_x, t)
+    step = 1e-5
+    central = [
+        (value(log_params + step * e) - value(log_params - step * e)) / (2 * step)
+        for e in np.eye(4)
+    ]
+    assert gradient == pytest.approx(central, rel=1e-5, abs=1e-3)
+
+
+@pytest.mark.parametrize("log_params", [np.zeros(3), np.array([1.8, 1.3, 0.5])])
+def test_gamma_gamma_gradient_is_the_likelihoods_slope(cdnow, log_params):
+    repeat = cdnow.filter(pl.col("x") > 0)
+    x = repeat["x"].to_numpy().astype(float)
+    mean_value = repeat["zbar"].to_numpy() / 30
+
+    def value(v):
+        return clv._gamma_gamma_negative(*np.exp(v), x, mean_value)[0]
+
+    _, gradient = clv._gamma_gamma_negative(*np.exp(log_params), x, mean_value)
+    step = 1e-5
+    central = [
+        (value(log_params + step * e) - value(log_params - step * e)) / (2 * step)
+        for e in np.eye(3)
+    ]
+    assert gradient == pytest.approx(central, rel=1e-5, abs=1e-3)
+
+
+def _without_drop_out(seed: int, customers: int = 2000):
+    """Customers who buy at gamma-distributed Poisson rates and never drop out (an NBD): the
+    BG/NBD likelihood is then flat wherever a / (a + b), the drop-out probability, is near 0."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(1.5, 1 / 2.0, customers)  # purchases a week
+    age = rng.uniform(5, 40, customers)
+    x = rng.poisson(rate * age)
+    recency = np.array(
+        [a * rng.uniform(size=k).max() if k else 0.0 for a, k in zip(age, x, strict=True)]
+    )
+    return x.astype(float), recency, age
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_bgnbd_fit_on_a_plateau_converges(monkeypatch, seed):
+    """Without drop-out in the data L-BFGS-B's line search ends on the plateau with no lower
+    point (status 2). Started again without its curvature memory, the steepest descent finds
+    none either: the fit is converged, with the same likelihood. Without the restart these
+    two data sets are reported as not converged."""
+    data = _without_drop_out(seed)
+    fit = clv.fit_bgnbd(*data)
+    assert fit.converged
+    assert fit.a / (fit.a + fit.b) < 1e-6  # no drop-out, as generated
+    monkeypatch.setattr(clv, "RESTARTS", 0)
+    once = clv.fit_bgnbd(*data)
+    assert not once.converged
+    assert fit.log_likelihood >= once.log_likelihood
+
+
+def test_a_failed_line_search_with_a_real_slope_is_not_converged():
+    """A gradient pointing the wrong way makes every line search fail, also the restarted
+    one; its size (not rounding) keeps the fit from being called converged."""
+
+    def wrong(v):
+        return float(np.sum((v - 3.0) ** 2)), -2.0 * (v - 3.0)
+
+    result = clv._minimise(wrong, 2)
+    assert result.status == 2
+    assert not result.success
