@@ -37,7 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -61,11 +61,11 @@ RESOURCES = (
     ("logistics", "27000.00", None),
     ("finance", "7000.00", None),
 )
-CENT = Decimal("0.01")
 
 
-def _money(value: Decimal) -> str:
-    return str(value.quantize(CENT, ROUND_HALF_EVEN))
+def _money(value: pl.Expr) -> pl.Expr:
+    """An exact decimal as text to the cent, rounded half to even."""
+    return value.round(2, mode="half_to_even").cast(pl.Decimal(38, 2)).cast(pl.String)
 
 
 def landing_frames(source: Path) -> dict[str, pl.DataFrame]:
@@ -84,12 +84,13 @@ def landing_frames(source: Path) -> dict[str, pl.DataFrame]:
         .then(pl.lit("Europe"))
         .otherwise(pl.lit("Rest of world")),
     )
-    gross = [
-        Decimal(q) * Decimal(p) for q, p in zip(rows["Quantity"], rows["UnitPrice"], strict=True)
-    ]
+    # exact decimal arithmetic, rounded to the cent half to even (COGS from the unrounded gross)
+    gross = pl.col("Quantity").cast(pl.Decimal(18, 0)) * pl.col("UnitPrice").cast(
+        pl.Decimal(28, 10)
+    )
     rows = rows.with_columns(
-        gross=pl.Series([_money(g) for g in gross], dtype=pl.String),
-        cogs=pl.Series([_money(g * COGS_SHARE) for g in gross], dtype=pl.String),
+        gross=_money(gross),
+        cogs=_money(gross * pl.lit(COGS_SHARE, pl.Decimal(4, 2))),
         key=pl.col("InvoiceNo") + "-" + pl.col("line"),
     )
     ledger = rows.select(

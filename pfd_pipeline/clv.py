@@ -416,7 +416,6 @@ def stage_inputs(con: duckdb.DuckDBPyConnection, many: bool) -> None:
     buyers_sql = "marts/clv_buyers_grid" if many else "marts/clv_buyers"
     con.execute("create or replace temp view clv_buyers as " + load_sql(buyers_sql))
     con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
-    con.execute("drop view clv_buyers")
 
 
 def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:

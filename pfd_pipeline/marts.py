@@ -205,9 +205,9 @@ def rebuild(
             con.execute(f"drop table if exists {table}")
 
 
-# left by clv.stage_scores, stage_tier_windows and stage_trend_windows
+# left by clv.stage_scores, stage_tier_windows and stage_trend_windows, dropped by rebuild
 TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits", "tier_windows")
-TEMP_VIEWS = ("trend_windows", "trend_series")  # each before those it reads
+TEMP_VIEWS = ("trend_windows", "trend_series", "clv_buyers")  # each before those it reads
 
 
 def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSettings) -> None:

@@ -419,3 +419,36 @@ def test_the_marts_step_runs_two_at_a_time_only_for_a_few_months(con):
     add_month(con, "2025-05", {"C01": (300, 0, 100, 50)})  # a daily run's new month
     marts.rebuild(con, first, ["2025-05"], settings.marts, "run")
     assert not _many_months(con, later, settings)
+
+
+def _temporary(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select view_name from duckdb_views() where temporary and not internal "
+            "union all select table_name from duckdb_tables() where temporary"
+        ).fetchall()
+    ]
+
+
+@pytest.mark.parametrize("many", [1, 10_000])
+def test_a_rebuild_leaves_no_temp_tables_or_views_behind(monkeypatch, con, many):
+    """Every temp table and view a mart's prepare step leaves (TEMP_TABLES, TEMP_VIEWS) is
+    dropped when the rebuild ends, for a few months and for many, and when it fails."""
+    monkeypatch.setattr(marts, "MANY_MONTHS", many)
+    for period in ("2025-01", "2025-02", "2025-03"):
+        add_month(con, period, JANUARY)
+    build(con, ONE_MONTH)
+    assert _temporary(con) == []
+    trends = next(m for m in marts.marts(ONE_MONTH) if m.name == "customer_trends")
+    clv = next(m for m in marts.marts(ONE_MONTH) if m.name == "customer_lifetime_value")
+
+    def prepare_then_fail(con, settings, many):
+        trends.prepare(con, settings, many)
+        clv.prepare(con, settings, many)
+        raise RuntimeError("after the prepare steps")
+
+    failing = dataclasses.replace(trends, prepare=prepare_then_fail)
+    with pytest.raises(RuntimeError, match="after the prepare steps"):
+        marts.rebuild(con, failing, ["2025-03"], ONE_MONTH, "run")
+    assert _temporary(con) == []

@@ -56,6 +56,11 @@ def test_invoices_become_ledger_lines_events_customers_and_resources(tmp_path):
     assert ledger["536366-1"]["gross_amount"] == "2.02"
     assert Decimal(ledger["536591-1"]["gross_amount"]) == Decimal("225.39")  # 225.3906
     assert ledger["536589-1"]["customer_id"] is None  # "(blank)" is no customer
+    # -10 units at 0: zero, unsigned
+    assert (ledger["536589-1"]["gross_amount"], ledger["536589-1"]["cogs_amount"]) == (
+        "0.00",
+        "0.00",
+    )
     events = frames["activities"].to_dicts()
     assert {e["activity"] for e in events} == {"order_entry", "delivery", "return_processing"}
     delivery = {e["event_id"]: e for e in events if e["activity"] == "delivery"}
