@@ -17,8 +17,11 @@ there are about two activity events per ledger line):
 - daily run: those days added back one at a time, `pfd run` after each (median reported).
 
 Every step runs as a child process; its peak RSS is the largest sum of the resident memory of
-the child and all its descendants, sampled every 50 ms. Per-stage seconds come from the run's
-own timings (`last_run_stats.json`). Times are wall seconds; on a shared machine quote medians.
+the child and all its descendants, sampled every 50 ms, as is their CPU time: a run's CPU
+seconds over its wall seconds is how many cores it kept busy on average, for the whole run
+(exact, from the reaped children's usage) and for each Dagster step (from the samples within the
+step's span). Per-stage seconds come from the run's own timings (`last_run_stats.json`). Times
+are wall seconds; on a shared machine quote medians.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -103,6 +107,9 @@ class Measure:
     peak_rss_gb: float
     peak_rss_at: float  # Unix time when the peak was sampled
     peak_rss_step: str = ""  # the Dagster step running then (pipeline runs)
+    cpu_seconds: float = 0.0  # user + system CPU of the process tree
+    cpu_samples: list[tuple[float, float]] = field(default_factory=list)  # (Unix time, CPU s)
+    step_cores: dict[str, float] = field(default_factory=dict)  # Dagster step -> cores busy
     stages: dict[str, float] = field(default_factory=dict)
     ingest_steps: dict[str, float] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)  # Dagster step -> seconds
@@ -164,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_floor() -> None:
         floors.append(floor(landing, work / "floor.parquet"))
-        print(f"  floor: {floors[-1].seconds:.1f} s", flush=True)
+        print(
+            f"  floor: {floors[-1].seconds:.1f} s, {cores(floors[-1]):.2f} cores busy", flush=True
+        )
 
     builds = []
     for _ in range(args.repeat):
@@ -176,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             f"    peak RSS {builds[-1].peak_rss_gb} GiB in {builds[-1].peak_rss_step}",
             flush=True,
         )
-        print(f"    slowest steps: {slowest(builds[-1].steps)}", flush=True)
+        print(
+            f"    cores busy {cores(builds[-1]):.2f}; slowest steps: {slowest(builds[-1])}",
+            flush=True,
+        )
     run_floor()
 
     daily = []
@@ -184,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         restore_held_back(landing, held, day)
         daily.append(pipeline_run(landing, warehouse))
         print(f"  daily run {day}: {daily[-1].seconds:.1f} s {daily[-1].stages}", flush=True)
-        print(f"    slowest steps: {slowest(daily[-1].steps)}", flush=True)
+        print(
+            f"    cores busy {cores(daily[-1]):.2f}; slowest steps: {slowest(daily[-1])}",
+            flush=True,
+        )
 
     results = summarise(args, customers, volume, generated, floors, builds, daily)
     print_table(results)
@@ -202,6 +217,10 @@ def pipeline_run(landing: Path, warehouse: Path) -> Measure:
     result.ingest_steps = stats["ingest_step_seconds"]
     result.steps = stats["step_seconds"]
     result.assets = stats["asset_seconds"]
+    result.step_cores = {
+        step: cores_between(result.cpu_samples, start, end)
+        for step, (start, end) in stats["step_spans"].items()
+    }
     result.peak_rss_step = next(
         (
             step
@@ -213,10 +232,36 @@ def pipeline_run(landing: Path, warehouse: Path) -> Measure:
     return result
 
 
-def slowest(steps: dict[str, float], n: int = 8) -> str:
-    """The n slowest Dagster steps of a run, e.g. 'marts__customer_trends 4.1 s, ...'."""
-    top = sorted(steps.items(), key=lambda item: -item[1])[:n]
-    return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in top)
+def slowest(run: Measure, n: int = 8) -> str:
+    """The n slowest Dagster steps of a run with the cores each kept busy, e.g.
+    'marts__customer_trends 4.1 s (1.7 cores), ...'."""
+    top = sorted(run.steps.items(), key=lambda item: -item[1])[:n]
+    return ", ".join(
+        f"{step} {seconds:.1f} s ({run.step_cores.get(step, 0.0):.1f} cores)"
+        for step, seconds in top
+    )
+
+
+def cores(run: Measure) -> float:
+    """Average cores a run kept busy: its CPU seconds over its wall seconds."""
+    return round(run.cpu_seconds / run.seconds, 2) if run.seconds else 0.0
+
+
+def cores_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """Average cores busy from `start` to `end` (Unix times): the CPU seconds the samples show
+    spent in between (interpolated at both ends) over the wall seconds; 0 for an empty span."""
+    if end <= start or len(samples) < 2:
+        return 0.0
+
+    def cpu_at(when: float) -> float:
+        for (t0, c0), (t1, c1) in zip(samples, samples[1:], strict=False):
+            if when <= t1:
+                if when <= t0 or t1 == t0:
+                    return c0
+                return c0 + (c1 - c0) * (when - t0) / (t1 - t0)
+        return samples[-1][1]
+
+    return round((cpu_at(end) - cpu_at(start)) / (end - start), 2)
 
 
 def floor(landing: Path, out: Path) -> Measure:
@@ -236,7 +281,8 @@ def floor(landing: Path, out: Path) -> Measure:
 
 
 def measure(command: list[str], env: dict | None = None, stdin: str | None = None) -> Measure:
-    """Wall time and peak RSS of the process tree; a failure stops the benchmark."""
+    """Wall time, peak RSS and CPU of the process tree; a failure stops the benchmark."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -247,13 +293,17 @@ def measure(command: list[str], env: dict | None = None, stdin: str | None = Non
         text=True,
     )
     peak = [0, 0.0]  # bytes, Unix time
+    cpu: list[tuple[float, float]] = [(time.time(), 0.0)]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
-            rss = tree_rss(process.pid)
+            rss, seconds = tree_usage(process.pid)
+            now = time.time()
             if rss > peak[0]:
-                peak[:] = [rss, time.time()]
+                peak[:] = [rss, now]
+            if seconds:  # 0 once the process is gone
+                cpu.append((now, max(seconds, cpu[-1][1])))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -263,23 +313,30 @@ def measure(command: list[str], env: dict | None = None, stdin: str | None = Non
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
-    return Measure(round(elapsed, 2), round(peak[0] / 2**30, 2), peak[1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu.append((time.time(), max(used, cpu[-1][1])))
+    return Measure(round(elapsed, 2), round(peak[0] / 2**30, 2), peak[1], "", round(used, 2), cpu)
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (0 once it is gone)."""
-    total, todo = 0, [pid]
+def tree_usage(pid: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds (user + system) of a process and all its descendants
+    (0, 0.0 once it is gone)."""
+    rss, cpu, todo = 0, 0.0, [pid]
     while todo:
         current = todo.pop()
         try:
             with open(f"/proc/{current}/statm") as statm:
-                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                rss += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/stat") as stat:  # fields after "(comm)": utime is 14th
+                fields = stat.read().rpartition(")")[2].split()
+            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
                     todo += [int(c) for c in children.read().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
             continue
-    return total
+    return rss, cpu
 
 
 def day_of(path: Path) -> str:
@@ -335,11 +392,13 @@ def summarise(args, customers, volume, generated, floors, builds, daily) -> dict
         "generate_peak_rss_gb": generated.peak_rss_gb if generated else None,
         "floor_seconds": floor_s,
         "floor_runs": [f.seconds for f in floors],
+        "floor_cores": median([cores(f) for f in floors]),
         "full_build_seconds": build_s,
         "full_build_runs": [b.seconds for b in builds],
         "full_build_peak_rss_gb": max(b.peak_rss_gb for b in builds),
         "full_build_peak_rss_step": max(builds, key=lambda b: b.peak_rss_gb).peak_rss_step,
         "build_to_floor": round(build_s / floor_s, 2),
+        "full_build_cores": median([cores(b) for b in builds]),
         "stage_seconds": stages,
         "stage_rows_per_second": {s: round(rows / v) if v else None for s, v in stages.items()},
         "ingest_step_seconds": {
@@ -353,6 +412,9 @@ def summarise(args, customers, volume, generated, floors, builds, daily) -> dict
         },
         # seconds per asset where a step reports them (the marts after customer_profitability
         # share one step and may run two at a time; the publications; the report)
+        "full_build_step_cores": {
+            step: median([b.step_cores.get(step, 0.0) for b in builds]) for step in builds[0].steps
+        },
         "full_build_asset_seconds": {
             asset: median([b.assets.get(asset, 0.0) for b in builds]) for asset in builds[0].assets
         },
@@ -362,6 +424,11 @@ def summarise(args, customers, volume, generated, floors, builds, daily) -> dict
             step: median([d.steps.get(step, 0.0) for d in daily])
             for step in (daily[0].steps if daily else {})
         },
+        "daily_step_cores": {
+            step: median([d.step_cores.get(step, 0.0) for d in daily])
+            for step in (daily[0].steps if daily else {})
+        },
+        "daily_cores": median([cores(d) for d in daily]) if daily else None,
         "daily_asset_seconds": {
             asset: median([d.assets.get(asset, 0.0) for d in daily])
             for asset in (daily[0].assets if daily else {})
@@ -385,7 +452,9 @@ def print_table(r: dict) -> None:
             "generate (s, peak RSS GiB)", f"{r['generate_seconds']} s, {r['generate_peak_rss_gb']}"
         )
     line("floor: one DuckDB query (median s)", f"{r['floor_seconds']} s")
+    line("  cores busy (CPU s / wall s)", f"{r['floor_cores']}")
     line("full build (median s)", f"{r['full_build_seconds']} s")
+    line("  cores busy (CPU s / wall s)", f"{r['full_build_cores']}")
     line("full build / floor", f"{r['build_to_floor']}x")
     line("full build peak RSS (GiB, process tree)", f"{r['full_build_peak_rss_gb']}")
     line("  reached in step", r["full_build_peak_rss_step"])
@@ -395,6 +464,7 @@ def print_table(r: dict) -> None:
     if r["daily_seconds"] is not None:
         line("daily run: one new day (median s)", f"{r['daily_seconds']} s")
         line("daily run / full build", f"{r['daily_to_build']:.1%}")
+        line("  cores busy (CPU s / wall s)", f"{r['daily_cores']}")
         line("daily run peak RSS (GiB)", f"{r['daily_peak_rss_gb']}")
 
 

@@ -4,14 +4,20 @@ computes the same per-customer-month totals as the pipeline, and it reports what
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench"] = bench  # its dataclasses look their module up
+_spec.loader.exec_module(bench)
 
 
 def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path):
@@ -49,6 +55,12 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert {"marts/customer_trends", "publish/parquet"} <= set(results["daily_asset_seconds"])
     assert set(results["daily_asset_seconds"]) <= set(results["full_build_asset_seconds"])
     assert "slowest steps: " in done.stdout
+    # how many cores each run kept busy: the whole run, and each step from the CPU samples
+    assert 0 < results["full_build_cores"] <= results["cpus"] + 0.5
+    assert 0 < results["floor_cores"] and 0 < results["daily_cores"]
+    assert set(results["full_build_step_cores"]) == set(results["full_build_step_seconds"])
+    assert results["full_build_step_cores"]["allocate_cost_to_serve"] > 0
+    assert "cores busy" in done.stdout and " cores), " in done.stdout
     stats = json.loads((tmp_path / "work" / "warehouse" / "last_run_stats.json").read_text())
     steps = stats["step_seconds"]  # every Dagster step of the last (daily) run, slowest first
     assert any(step.startswith("marts__") for step in steps), steps
@@ -71,3 +83,24 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     expected = sorted(r for r in floor.fetchall() if r[0] == first_month)
     got = sorted(r for r in pipeline.fetchall() if r[0] == first_month and (r[2] != 0 or r[3] != 0))
     assert expected and got == expected
+
+
+def test_cores_between_interpolates_the_cpu_samples_within_a_span():
+    samples = [(100.0, 0.0), (101.0, 2.0), (103.0, 3.0)]  # 2 cores, then half a core
+    assert bench.cores_between(samples, 100.0, 101.0) == 2.0
+    assert bench.cores_between(samples, 101.0, 103.0) == 0.5
+    assert bench.cores_between(samples, 100.5, 102.0) == 1.0  # (2.5 - 1.0) CPU s over 1.5 s
+    assert bench.cores_between(samples, 99.0, 100.0) == 0.0  # before the first sample
+    assert bench.cores_between(samples, 102.0, 102.0) == 0.0  # an empty span
+
+
+def test_tree_usage_counts_a_busy_child_process():
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        first = bench.tree_usage(child.pid)
+        time.sleep(0.5)
+        rss, cpu = bench.tree_usage(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert rss > 0 and cpu > first[1]
