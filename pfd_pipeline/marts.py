@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import table_exists
@@ -93,15 +94,6 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
             reads=("customer_tiers", "customer_trends"),
         ),
     )
-
-
-def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
-    """clv.stage_scores, imported when first needed: the lifetime value's model fits import
-    scipy.optimize (0.3 s), which a run that rebuilds no lifetime value, or that imported it on
-    the runner's thread meanwhile, should not wait for."""
-    from pfd_pipeline import clv
-
-    clv.stage_scores(con, settings, many)
 
 
 def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:

@@ -63,10 +63,9 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
             + commercial_summary(settings.published_db)
             + report_line(settings)
         )
-    # The report's charts import matplotlib (0.4 s of Python), first needed by whale_curve, and
-    # the lifetime value's fits scipy.optimize (0.3 s); imported on a thread of their own, they
-    # run while the first steps wait on DuckDB and polars.
-    Thread(target=_import_modules, args=(WARM_MODULES,), daemon=True).start()
+    # The report's charts import matplotlib (0.4 s of Python), first needed by whale_curve;
+    # imported on a thread of its own, it runs while the first steps wait on DuckDB and polars.
+    Thread(target=import_module, args=("pfd_pipeline.charts",), daemon=True).start()
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
     keys = asset_keys(list(defs.assets))
@@ -107,14 +106,6 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
         + commercial_summary(settings.published_db)
         + report_line(settings)
     )
-
-
-WARM_MODULES = ("pfd_pipeline.charts", "pfd_pipeline.clv")
-
-
-def _import_modules(names: tuple[str, ...]) -> None:
-    for name in names:
-        import_module(name)
 
 
 STAGES = ("ingest", "validate", "allocate", "marts", "publish")

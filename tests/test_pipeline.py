@@ -113,18 +113,6 @@ def test_module_definitions_load():
     module.defs.get_repository_def().load_all_definitions()
 
 
-def test_loading_the_definitions_leaves_the_slow_imports_to_the_runners_thread():
-    """scipy.optimize (the lifetime value's fits) and matplotlib (the report's charts) are not
-    imported with the definitions, which every run, even one with nothing new, waits for; the
-    runner imports them on a thread of its own."""
-    code = (
-        "import sys, pfd_pipeline.definitions, pfd_pipeline.cli; "
-        "print(sorted(m for m in ('scipy.optimize', 'matplotlib') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
-
-
 def test_cli_run_end_to_end_on_fixture(project, capsys):
     assert cli.main(["run", *_args(project)]) == 0
     out = capsys.readouterr().out
