@@ -17,8 +17,11 @@ POINTS = (
     "after_marts",  # customer profitability rebuilt, tiers and the rest not
     "before_duckdb_switch",  # next file written, not yet renamed over the published one
     "after_duckdb_switch",  # renamed, but not yet recorded as published
+    "before_previous_recorded",  # full publication: its copy for the next run made, not recorded
     "before_parquet_switch",  # new Parquet folder written, symlink not switched
 )
+# Reached only when the DuckDB file is published in full (a first build, a schema change).
+FULL_PUBLICATION_ONLY = frozenset({"before_previous_recorded"})
 
 
 def crash_point(name: str) -> None:

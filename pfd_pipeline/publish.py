@@ -9,7 +9,8 @@ Readers never see a half-written state and never block a run:
   link taken before the rename) brought up to date: the months built since it was published are
   replaced. So a daily run rewrites a month or two instead of copying the whole file, which
   grows with the history. Where there is no such file, or a reader still holds it open (DuckDB's
-  lock says so), the published file is copied instead.
+  lock says so), the published file is copied instead. A full publication leaves a copy of its
+  file as the previous one, so that the first run after a full build does not copy it either.
 - Parquet: each publication is a new folder under `.parquet-versions/` (unchanged months are
   hard links to the previous folder's files); `parquet` is a symlink switched in one rename.
   The previous folder is kept, so a reader mid-scan finishes on the files it listed.
@@ -153,7 +154,8 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
     _check_columns(con)
     next_file = target.with_name(f".{target.name}.next")
     previous = target.with_name(f".{target.name}.previous")
-    for leftover in (next_file, next_file.with_name(next_file.name + ".wal")):
+    staging = _staging(previous)
+    for leftover in (next_file, next_file.with_name(next_file.name + ".wal"), staging):
         leftover.unlink(missing_ok=True)
     written = periods  # the months to replace in the next file
     if not full:
@@ -177,9 +179,10 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
     finally:
         con.execute(f"DETACH {ALIAS}")
     _fsync(next_file)
-    if target.exists():
+    if target.exists() and not full:
         # keep the file being replaced for the next run; its state first, then the link, so
-        # that a recorded state is never newer than the file it describes
+        # that a recorded state is never newer than the file it describes (after a full
+        # publication the file replaced is of no use: another schema, or no state)
         _copy_state(con, "duckdb", PREVIOUS)
         previous.unlink(missing_ok=True)
         os.link(target, previous)
@@ -188,7 +191,30 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
     _fsync(target.parent)
     crash_point("after_duckdb_switch")
     _record(con, "duckdb", fingerprint, run_id, periods, full)
+    if full:
+        _copy_for_next_run(con, target, previous)
     return Publication("duckdb", target, full, periods, time.perf_counter() - started)
+
+
+def _staging(previous: Path) -> Path:
+    return previous.with_name(f"{previous.name}.next")
+
+
+def _copy_for_next_run(con: duckdb.DuckDBPyConnection, target: Path, previous: Path) -> None:
+    """After a full publication: a copy of the new file as the previous publication's, which
+    the next run brings up to date in place (_open_next) instead of copying the whole published
+    file first (1.4 GB at L: 2.3 s of the first daily run after a full build, which now come
+    at the end of the build). The copy's state is recorded only once the copy is complete and
+    on disk; a run killed before leaves a previous file without a state, never used."""
+    _copy_state(con, None, PREVIOUS)
+    previous.unlink(missing_ok=True)
+    staging = _staging(previous)
+    shutil.copyfile(target, staging)
+    _fsync(staging)
+    os.replace(staging, previous)
+    _fsync(previous.parent)
+    crash_point("before_previous_recorded")
+    _copy_state(con, "duckdb", PREVIOUS)
 
 
 def _attach(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path) -> None:
@@ -223,17 +249,19 @@ def _open_next(
     return periods
 
 
-def _copy_state(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
-    """Record `target` as holding exactly what `source` was last recorded as holding."""
+def _copy_state(con: duckdb.DuckDBPyConnection, source: str | None, target: str) -> None:
+    """Record `target` as holding exactly what `source` was last recorded as holding (None:
+    nothing, so that `target` is not used)."""
     con.execute("BEGIN TRANSACTION")
     try:
         for table in ("audit.published_periods", "audit.publications"):
             con.execute(f"delete from {table} where target = $target", {"target": target})
-            con.execute(
-                f"insert into {table} select * replace ($target as target) from {table} "
-                "where target = $source",
-                {"source": source, "target": target},
-            )
+            if source is not None:
+                con.execute(
+                    f"insert into {table} select * replace ($target as target) from {table} "
+                    "where target = $source",
+                    {"source": source, "target": target},
+                )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

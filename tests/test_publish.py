@@ -3,6 +3,7 @@ readable by a second (read-only, or older) client, and switched without half-wri
 
 from __future__ import annotations
 
+import filecmp
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import duckdb
 import pytest
 from mart_helpers import JANUARY, add_month, build
 
-from pfd_pipeline import allocate, marts
+from pfd_pipeline import allocate, marts, publish
 from pfd_pipeline.publish import (
     PUBLISHED_TABLES,
     catalog,
@@ -155,13 +156,20 @@ def test_the_next_file_is_the_previous_publication_brought_up_to_date(work, sett
     settings.warehouse_dir.mkdir()
     target = settings.published_db
     previous = target.with_name(f".{target.name}.previous")
-    publish_duckdb(work, settings, "run-1")
+    assert publish_duckdb(work, settings, "run-1").full
     first = os.stat(target).st_ino
+    # a full publication leaves a copy of its file for the next run to bring up to date
+    copy = os.stat(previous).st_ino
+    assert copy != first and filecmp.cmp(previous, target, shallow=False)
+    assert not list(settings.warehouse_dir.glob(".*.next*"))
     add_month(work, "2024-12", {"C77": (1000, 0, 500, 0)})
     build(work)
-    publish_duckdb(work, settings, "run-2")  # no previous file yet: a copy of run-1's
+    second_publication = publish_duckdb(work, settings, "run-2")
+    assert second_publication.periods["customer_profitability"] == ["2024-12"]
     second = os.stat(target).st_ino
+    assert second == copy, "run-1's copy, brought up to date, is published: nothing copied"
     assert os.stat(previous).st_ino == first, "run-1's file is kept for the next run"
+    _published_equals_work_store(work, settings, "run-2")
 
     # run-3 brings run-1's file up to date: December (run-2's change) and January (its own)
     add_month(work, "2025-01", {"C78": (700, 0, 100, 0)})
@@ -206,6 +214,47 @@ def test_the_next_file_is_the_previous_publication_brought_up_to_date(work, sett
     build(work)
     publish_duckdb(work, settings, "run-5")
     _published_equals_work_store(work, settings, "run-5")
+
+
+def test_a_full_publication_stopped_before_its_copy_is_recorded_leaves_the_copy_unused(
+    work, settings, monkeypatch
+):
+    """The copy a full publication leaves for the next run counts only once its state is
+    recorded: stopped between the two (as by kill -9 at that crash point), the state of an
+    earlier copy must not describe the new one; the next run copies the published file instead,
+    and a copy left half-made is removed."""
+    settings.warehouse_dir.mkdir()
+    target = settings.published_db
+    previous = target.with_name(f".{target.name}.previous")
+    publish_duckdb(work, settings, "run-0")  # full: its copy's state is recorded
+    work.execute("delete from audit.publications where target = 'duckdb'")  # next one in full
+
+    def stop_at(name):
+        if name == "before_previous_recorded":
+            raise KeyboardInterrupt(name)
+
+    monkeypatch.setattr(publish, "crash_point", stop_at)
+    with pytest.raises(KeyboardInterrupt):
+        publish_duckdb(work, settings, "run-1")
+    monkeypatch.undo()
+    _published_equals_work_store(work, settings, "run-1")
+    # mark the unrecorded copy: if the next run took it up, the mark would be published
+    marked = duckdb.connect(str(previous))
+    marked.execute("create table marts.unrecorded_copy as select 1 as x")
+    marked.close()
+    staging = previous.with_name(previous.name + ".next")
+    staging.write_bytes(b"half a copy")
+    add_month(work, "2024-12", {"C77": (1000, 0, 500, 0)})
+    build(work)
+    publish_duckdb(work, settings, "run-2")
+    _published_equals_work_store(work, settings, "run-2")
+    reader = duckdb.connect(str(target), read_only=True)
+    try:
+        tables = {r[0] for r in reader.execute("select table_name from duckdb_tables()").fetchall()}
+    finally:
+        reader.close()
+    assert "unrecorded_copy" not in tables
+    assert not staging.exists()
 
 
 def test_parquet_is_hive_partitioned_by_period_and_reuses_unchanged_months(work, settings):
