@@ -205,12 +205,18 @@ def _copy_for_next_run(con: duckdb.DuckDBPyConnection, target: Path, previous: P
     the next run brings up to date in place (_open_next) instead of copying the whole published
     file first (1.4 GB at L: 2.3 s of the first daily run after a full build, which now come
     at the end of the build). The copy's state is recorded only once the copy is complete and
-    on disk; a run killed before leaves a previous file without a state, never used."""
+    on disk; a run killed before leaves a previous file without a state, never used. A copy
+    that cannot be made (a full disk) is a saving missed, not a failed publication: the next
+    run copies the published file, as it would have."""
     _copy_state(con, None, PREVIOUS)
     previous.unlink(missing_ok=True)
     staging = _staging(previous)
-    shutil.copyfile(target, staging)
-    _fsync(staging)
+    try:
+        shutil.copyfile(target, staging)
+        _fsync(staging)
+    except OSError:
+        staging.unlink(missing_ok=True)
+        return
     os.replace(staging, previous)
     _fsync(previous.parent)
     crash_point("before_previous_recorded")

@@ -3,6 +3,7 @@ readable by a second (read-only, or older) client, and switched without half-wri
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import os
 import subprocess
@@ -255,6 +256,30 @@ def test_a_full_publication_stopped_before_its_copy_is_recorded_leaves_the_copy_
         reader.close()
     assert "unrecorded_copy" not in tables
     assert not staging.exists()
+
+
+def test_a_full_publication_whose_copy_cannot_be_made_still_publishes(work, settings, monkeypatch):
+    """No room for the copy left for the next run: the publication stands, no half copy is
+    left, and the next run copies the published file as before."""
+    settings.warehouse_dir.mkdir()
+    target = settings.published_db
+    previous = target.with_name(f".{target.name}.previous")
+    real_copy = publish.shutil.copyfile
+
+    def disk_full(source, destination):
+        real_copy(source, destination)
+        raise OSError(errno.ENOSPC, "No space left on device", str(destination))
+
+    monkeypatch.setattr(publish.shutil, "copyfile", disk_full)
+    assert publish_duckdb(work, settings, "run-1").full
+    monkeypatch.undo()
+    _published_equals_work_store(work, settings, "run-1")
+    assert not previous.exists()
+    assert not list(settings.warehouse_dir.glob(".*.next*"))
+    add_month(work, "2024-12", {"C77": (1000, 0, 500, 0)})
+    build(work)
+    publish_duckdb(work, settings, "run-2")
+    _published_equals_work_store(work, settings, "run-2")
 
 
 def test_parquet_is_hive_partitioned_by_period_and_reuses_unchanged_months(work, settings):
