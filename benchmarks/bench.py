@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SIZES = {
@@ -48,6 +50,8 @@ SIZES = {
     "L": (200_000, 50_000_000, 100_000_000),
 }
 SMALL_ORDERS = 2.5
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # of /proc/<pid>/stat's utime and stime, per second
 DAILY_SOURCES = ("sales_ledger", "activities")
 
 FLOOR_SQL = """
@@ -252,16 +256,9 @@ def cores_between(samples: list[tuple[float, float]], start: float, end: float) 
     spent in between (interpolated at both ends) over the wall seconds; 0 for an empty span."""
     if end <= start or len(samples) < 2:
         return 0.0
-
-    def cpu_at(when: float) -> float:
-        for (t0, c0), (t1, c1) in zip(samples, samples[1:], strict=False):
-            if when <= t1:
-                if when <= t0 or t1 == t0:
-                    return c0
-                return c0 + (c1 - c0) * (when - t0) / (t1 - t0)
-        return samples[-1][1]
-
-    return round((cpu_at(end) - cpu_at(start)) / (end - start), 2)
+    times, seconds = zip(*samples, strict=True)
+    low, high = np.interp([start, end], times, seconds)
+    return round(float(high - low) / (end - start), 2)
 
 
 def floor(landing: Path, out: Path) -> Measure:
@@ -327,10 +324,10 @@ def tree_usage(pid: int) -> tuple[int, float]:
         current = todo.pop()
         try:
             with open(f"/proc/{current}/statm") as statm:
-                rss += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                rss += int(statm.read().split()[1]) * PAGE_BYTES
             with open(f"/proc/{current}/stat") as stat:  # fields after "(comm)": utime is 14th
                 fields = stat.read().rpartition(")")[2].split()
-            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            cpu += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
                     todo += [int(c) for c in children.read().split()]

@@ -4,7 +4,6 @@ computes the same per-customer-month totals as the pipeline, and it reports what
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,12 +11,10 @@ import time
 from pathlib import Path
 
 import duckdb
+from script_helpers import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["bench"] = bench  # its dataclasses look their module up
-_spec.loader.exec_module(bench)
+bench = load_benchmark("bench")
 
 
 def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path):

@@ -4,20 +4,15 @@ entered twice under one number, rows without a customer)."""
 
 from __future__ import annotations
 
-import importlib.util
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from script_helpers import load_benchmark
 
 from pfd_pipeline import cli
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "online_retail", ROOT / "benchmarks" / "online_retail.py"
-)
-online_retail = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(online_retail)
+online_retail = load_benchmark("online_retail")
 
 SOURCE = """\
 InvoiceNo,InvoiceDate,CustomerID,Country,Quantity,UnitPrice
