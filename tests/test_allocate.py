@@ -18,6 +18,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import allocation_helpers as h
+import duckdb
 import pytest
 import yaml
 from allocation_helpers import event, pool_rate_row, recon_row
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pfd_pipeline import allocate
+from pfd_pipeline.sql import load_sql
 
 ZERO_DIRECT = recon_row("direct", "0.00", "0.00")
 ZERO_STANDARD = recon_row("standard_rate", "0.00", "0.00")
@@ -1033,3 +1035,74 @@ def test_pending_months_come_from_the_audit_and_a_month_emptied_by_a_correction_
     con.execute("update raw.activity_events set event_date = '2025-01-20' where event_id = 'E2'")
     _changed(con, "2025-01", "2025-02")
     assert pending() == [("2025-01", "late data for a closed month")]
+
+
+# --------------------------------------------------------------------------------------------
+# Largest remainder on its own: the SQL against the rule in Python, on random pools
+# --------------------------------------------------------------------------------------------
+
+
+def _largest_remainder(amount: int, weights: dict[str, Decimal]) -> dict[str, int]:
+    """The rule, directly: floors of the exact shares, leftover cents to the largest remainders
+    (ties by claimant key); amounts and weights are not negative."""
+    scaled = {k: int(w * 10000) for k, w in weights.items()}
+    total = sum(scaled.values())
+    shares = {k: divmod(amount * w, total) if total else (0, 0) for k, w in scaled.items()}
+    leftover = amount - sum(f for f, _ in shares.values())
+    order = sorted(shares, key=lambda k: (-shares[k][1], k))
+    return {k: shares[k][0] + (1 if n < leftover else 0) for n, k in enumerate(order)}
+
+
+WEIGHTS = st.one_of(
+    st.sampled_from([Decimal(0), Decimal(1), Decimal(2), Decimal("0.5")]),  # many ties
+    st.decimals(0, 10_000, places=4),
+    st.decimals(0, 10**13, places=4),  # amount x weight beyond 64 bits: the 128-bit path
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10**12),
+            st.lists(WEIGHTS, min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_largest_remainder_sql_matches_the_rule(pools):
+    con = h.warehouse()
+    con.execute(
+        "create temp table claims (pool_id varchar, amount_cents hugeint, "
+        "weight decimal(38, 4), claimant_key varchar, payload integer)"
+    )
+    rows, expected = [], {}
+    for p, (amount, weights) in enumerate(pools):
+        keyed = {f"k{n:02d}": w for n, w in enumerate(weights)}
+        for n, (key, weight) in enumerate(keyed.items()):
+            rows.append((f"p{p}", amount, weight, key, n))
+        for key, cents in _largest_remainder(amount, keyed).items():
+            expected[(f"p{p}", key)] = Decimal(cents) / 100
+    con.executemany("insert into claims values (?, ?, ?, ?, ?)", rows)
+    con.execute(load_sql("allocate/largest_remainder"))
+    got = {
+        (pool_id, key): cost
+        for pool_id, key, cost in con.execute(
+            "select pool_id, claimant_key, cost from allocated"
+        ).fetchall()
+    }
+    assert got == expected
+    for p, (amount, weights) in enumerate(pools):
+        if any(weights):  # with weights, the pool is shared to the cent
+            assert sum(v for (pool, _), v in got.items() if pool == f"p{p}") * 100 == amount
+
+
+def test_largest_remainder_names_a_weight_beyond_its_range():
+    con = h.warehouse()
+    con.execute(
+        "create temp table claims as select 'time:warehouse' as pool_id, 100::hugeint "
+        "as amount_cents, 1e15::decimal(38, 4) as weight, 'a|K' as claimant_key"
+    )
+    with pytest.raises(duckdb.Error, match="pool time:warehouse: a claimant's weight of"):
+        con.execute(load_sql("allocate/largest_remainder"))

@@ -8,7 +8,7 @@ select
     null::varchar as customer_id,
     null::varchar as reason,
     (s.supplied * 100)::hugeint as amount_cents,
-    sp.percent::decimal(38, 6) as weight,
+    sp.percent::decimal(38, 4) as weight,
     sp.activity as claimant_key,
 from resource_supply as s
 join model.splits as sp on sp.resource = s.resource
