@@ -1042,15 +1042,20 @@ def test_pending_months_come_from_the_audit_and_a_month_emptied_by_a_correction_
 # --------------------------------------------------------------------------------------------
 
 
-def _largest_remainder(amount: int, weights: dict[str, Decimal]) -> dict[str, int]:
-    """The rule, directly: floors of the exact shares, leftover cents to the largest remainders
-    (ties by claimant key); amounts and weights are not negative."""
-    scaled = {k: int(w * 10000) for k, w in weights.items()}
-    total = sum(scaled.values())
-    shares = {k: divmod(amount * w, total) if total else (0, 0) for k, w in scaled.items()}
-    leftover = amount - sum(f for f, _ in shares.values())
-    order = sorted(shares, key=lambda k: (-shares[k][1], k))
-    return {k: shares[k][0] + (1 if n < leftover else 0) for n, k in enumerate(order)}
+def _largest_remainder(amount: int, claims: list[tuple[str, Decimal]]) -> dict[str, int]:
+    """The rule, directly, on (claimant key, weight) claims: floors of the exact shares, leftover
+    cents to the largest remainders (ties by claimant key, then claim); cents per key. Amounts
+    and weights are not negative."""
+    scaled = [int(w * 10000) for _, w in claims]
+    total = sum(scaled)
+    shares = [divmod(amount * w, total) if total else (0, 0) for w in scaled]
+    leftover = amount - sum(f for f, _ in shares)
+    order = sorted(range(len(claims)), key=lambda i: (-shares[i][1], claims[i][0], i))
+    cents: dict[str, int] = {}
+    for rank, i in enumerate(order):
+        key = claims[i][0]
+        cents[key] = cents.get(key, 0) + shares[i][0] + (1 if rank < leftover else 0)
+    return cents
 
 
 WEIGHTS = st.one_of(
@@ -1058,14 +1063,15 @@ WEIGHTS = st.one_of(
     st.decimals(0, 10_000, places=4),
     st.decimals(0, 10**13, places=4),  # amount x weight beyond 64 bits: the 128-bit path
 )
+# a key twice in a pool: two cost lines of one activity on one resource
+KEYS = st.sampled_from(["a|K1", "a|K2", "b|K1", "b|K3", "c|K2"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(
         st.tuples(
-            st.integers(0, 10**12),
-            st.lists(WEIGHTS, min_size=1, max_size=12),
+            st.integers(0, 10**12), st.lists(st.tuples(KEYS, WEIGHTS), min_size=1, max_size=12)
         ),
         min_size=1,
         max_size=4,
@@ -1078,23 +1084,22 @@ def test_largest_remainder_sql_matches_the_rule(pools):
         "weight decimal(38, 4), claimant_key varchar, payload integer)"
     )
     rows, expected = [], {}
-    for p, (amount, weights) in enumerate(pools):
-        keyed = {f"k{n:02d}": w for n, w in enumerate(weights)}
-        for n, (key, weight) in enumerate(keyed.items()):
-            rows.append((f"p{p}", amount, weight, key, n))
-        for key, cents in _largest_remainder(amount, keyed).items():
+    for p, (amount, claims) in enumerate(pools):
+        rows += [(f"p{p}", amount, weight, key, n) for n, (key, weight) in enumerate(claims)]
+        for key, cents in _largest_remainder(amount, claims).items():
             expected[(f"p{p}", key)] = Decimal(cents) / 100
     con.executemany("insert into claims values (?, ?, ?, ?, ?)", rows)
     con.execute(load_sql("allocate/largest_remainder"))
     got = {
         (pool_id, key): cost
         for pool_id, key, cost in con.execute(
-            "select pool_id, claimant_key, cost from allocated"
+            "select pool_id, claimant_key, sum(cost) from allocated group by all"
         ).fetchall()
     }
     assert got == expected
-    for p, (amount, weights) in enumerate(pools):
-        if any(weights):  # with weights, the pool is shared to the cent
+    assert con.execute("select count(*) from allocated").fetchone()[0] == len(rows)
+    for p, (amount, claims) in enumerate(pools):
+        if any(w for _, w in claims):  # with weights, the pool is shared to the cent
             assert sum(v for (pool, _), v in got.items() if pool == f"p{p}") * 100 == amount
 
 

@@ -2,19 +2,21 @@
 -- to the cent: every claimant gets the floor of its share, and the cents left over go one each to
 -- the claimants with the largest remainders (ties broken by claimant_key, so runs repeat).
 -- Reads temp table `claims` (pool_id, amount_cents, weight, claimant_key, ...payload: one
--- amount_cents per pool, weights with at most four decimals, claimant_key unique in its pool);
+-- amount_cents per pool, weights with at most four decimals);
 -- writes temp table `allocated` (the payload with `cost`).
 --
 -- Nothing is sorted by remainder: a pool's claimants are counted per remainder, the leftover
 -- cents go to whole remainders from the largest down, and only the claimants of the remainder
--- where the cents run out are ranked, by claimant_key. The arithmetic is in 64-bit integers
--- where a pool's amount times its largest weight fits, in 128-bit ones where not (a 128-bit
--- division costs about 30 times more). Sorting a month's million claims with their payload took
--- most of the statement; both together halve it.
+-- where the cents run out are ranked, by claimant_key (a key twice in a pool, from two cost
+-- lines of one activity on one resource, by its claims' rows: either way the key gets the same
+-- cents). The arithmetic is in 64-bit integers where a pool's amount times its largest weight
+-- fits, in 128-bit ones where not (a 128-bit division costs about 30 times more). Sorting a
+-- month's million claims with their payload took most of the statement; both together halve it.
 create or replace temp table allocated as
 with weighted as not materialized (
     select
         * exclude (weight),
+        rowid as claim_row,
         -- weight x 10,000 as an integer (exact: four decimals); through DECIMAL(18, 4) where
         -- it fits, for the same reason
         case
@@ -88,15 +90,16 @@ cuts as (
     join pools as p using (pool_id)
 ),
 
--- where the cents run out inside a remainder: the last claimant_key of its first `cents`
-last_key as (
-    select pool_id, claimant_key,
+-- where the cents run out inside a remainder: the last of its first `cents` claims
+last_claim as (
+    select pool_id, claimant_key, claim_row,
     from (
         select
             s.pool_id,
             s.claimant_key,
+            s.claim_row,
             c.cents,
-            row_number() over (partition by s.pool_id order by s.claimant_key) as n,
+            row_number() over (partition by s.pool_id order by s.claimant_key, s.claim_row) as n,
         from shares as s
         join cuts as c using (pool_id, remainder)
         where c.cents > 0 and c.cents < c.claimants
@@ -105,13 +108,16 @@ last_key as (
 )
 
 select
-    s.* exclude (floor_cents, remainder, amount_cents),
+    s.* exclude (claim_row, floor_cents, remainder, amount_cents),
     -- integer cents to money without passing through a binary float
     ((s.floor_cents + case
         when c.cents >= c.claimants then 1
-        when c.cents > 0 and s.claimant_key <= k.claimant_key then 1
+        when c.cents > 0 and (
+            s.claimant_key < k.claimant_key
+            or s.claimant_key = k.claimant_key and s.claim_row <= k.claim_row
+        ) then 1
         else 0
     end)::decimal(18, 0) * 0.01)::decimal(18, 2) as cost,
 from shares as s
 join cuts as c using (pool_id, remainder)
-left join last_key as k using (pool_id);
+left join last_claim as k using (pool_id);
