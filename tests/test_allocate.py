@@ -1103,11 +1103,19 @@ def test_largest_remainder_sql_matches_the_rule(pools):
             assert sum(v for (pool, _), v in got.items() if pool == f"p{p}") * 100 == amount
 
 
-def test_largest_remainder_names_a_weight_beyond_its_range():
+def test_largest_remainder_names_the_pool_whose_weights_are_beyond_its_range():
     con = h.warehouse()
     con.execute(
         "create temp table claims as select 'time:warehouse' as pool_id, 100::hugeint "
         "as amount_cents, 1e15::decimal(38, 4) as weight, 'a|K' as claimant_key"
     )
     with pytest.raises(duckdb.Error, match="pool time:warehouse: a claimant's weight of"):
+        con.execute(load_sql("allocate/largest_remainder"))
+    # each weight within range, their sum not: 11 x 8.9e14 > 9.2e14
+    con.execute(
+        "create or replace temp table claims as select 'pool:logistics:delivery' as pool_id, "
+        "100::hugeint as amount_cents, 8.9e14::decimal(38, 4) as weight, 'K' || i as claimant_key "
+        "from range(11) as t (i)"
+    )
+    with pytest.raises(duckdb.Error, match="pool pool:logistics:delivery: its weights sum to"):
         con.execute(load_sql("allocate/largest_remainder"))
