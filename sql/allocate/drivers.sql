@@ -77,8 +77,11 @@ shape_minutes as (
         and ad.cost_index = sc.cost_index
 ),
 
-event_drivers as (
+event_drivers as not materialized (
     select
+        -- an event group of an activity no time-driven cost reads (quantity, channel and flags
+        -- null, see period_events.sql) is the customer's only one for that activity
+        ev.quantity is null as single,
         ev.customer_id,
         ev.customer_known,
         sm.activity,
@@ -169,8 +172,8 @@ other_drivers as (
 )
 
 -- Event drivers are summed over the month's shapes of each customer, activity and cost line;
--- the ledger's and the customer base's are one row each already (one driver per activity), so
--- only the event rows are grouped.
+-- an activity's single event group per customer, the ledger's and the customer base's are one
+-- row each already (one driver per activity), so only the other event rows are grouped.
 select
     customer_id,
     customer_known,
@@ -183,7 +186,17 @@ select
     sum(minutes)::decimal(38, 4) as minutes,
     sum(direct_amount)::decimal(38, 2) as direct_amount,
 from event_drivers
+where not single
 group by customer_id, customer_known, activity, cost_index, kind, resource
+union all
+select
+    * exclude (single) replace (
+        driver_units::decimal(38, 4) as driver_units,
+        minutes::decimal(38, 4) as minutes,
+        direct_amount::decimal(38, 2) as direct_amount
+    ),
+from event_drivers
+where single
 union all
 select
     * replace (
