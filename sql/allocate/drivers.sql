@@ -190,18 +190,13 @@ where not single
 group by customer_id, customer_known, activity, cost_index, kind, resource
 union all
 select
-    * exclude (single) replace (
-        driver_units::decimal(38, 4) as driver_units,
-        minutes::decimal(38, 4) as minutes,
-        direct_amount::decimal(38, 2) as direct_amount
-    ),
-from event_drivers
-where single
-union all
-select
     * replace (
         driver_units::decimal(38, 4) as driver_units,
         minutes::decimal(38, 4) as minutes,
         direct_amount::decimal(38, 2) as direct_amount
     ),
-from other_drivers;
+from (
+    select * exclude (single) from event_drivers where single
+    union all by name
+    select * from other_drivers
+);

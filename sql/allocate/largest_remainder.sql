@@ -35,9 +35,9 @@ pools as (
         pool_id,
         any_value(amount_cents) as amount_cents,
         sum(weight_int) as weight_total,
-        max(abs(amount_cents)) * max(abs(weight_int)) < 9223372036854775807
-            and sum(abs(weight_int)) < 9223372036854775807 as small,
+        -- the weights' total fits in 64 bits; and so does every amount x weight
         sum(abs(weight_int)) < 9223372036854775807 as fits,
+        fits and max(abs(amount_cents)) * max(abs(weight_int)) < 9223372036854775807 as small,
     from weighted
     group by pool_id
 ),
