@@ -37,7 +37,7 @@ import yaml
 
 from pfd_pipeline.errors import PfdError
 from pfd_pipeline.faults import crash_point
-from pfd_pipeline.marts import MART_TABLES
+from pfd_pipeline.marts import BY_MONTH_TABLES, MART_TABLES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
 from pfd_pipeline.warehouse import run_on_cursors
@@ -49,6 +49,15 @@ PUBLISHED_TABLES = (*PERIOD_TABLES, *WHOLE_TABLES, "publication")
 ALIAS = "pfd_publish"
 PREVIOUS = "duckdb_previous"  # publication state of the kept previous file, as a target
 VERSIONS_DIR = ".parquet-versions"
+# Parquet months are written one COPY per month (two at a time) where that reads little more
+# than the month: for the tables written a month per statement, whose months lie in row groups
+# of their own (the allocation's, and customer_profitability's), and for a few months of any
+# table. Else (many months of the marts built for all months in one statement, whose row groups
+# each hold every month) one COPY with PARTITION_BY reads the table once. At L a month of
+# customer_cost_to_serve took 0.96 CPU s with PARTITION_BY, 0.47 alone; all 24 months 24.8 and
+# 10.9; 24 months of customer_trends 5.6 with PARTITION_BY and 7.6 a month at a time.
+MONTH_BY_MONTH = frozenset({*COST_TABLES, *BY_MONTH_TABLES})
+FEW_MONTHS = 3
 
 
 class PublishError(PfdError):
@@ -294,9 +303,11 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
         for table in _largest_first(con, PERIOD_TABLES):
             out = folder / table
             out.mkdir()
-            written = set(periods[table])
-            if written:
-                copies.append(partial(_months_to_parquet, table=table, periods=sorted(written)))
+            written = sorted(set(periods[table]))
+            if table in MONTH_BY_MONTH or len(written) <= FEW_MONTHS:
+                copies += [partial(_month_to_parquet, table=table, period=p) for p in written]
+            elif written:
+                copies.append(partial(_months_to_parquet, table=table, periods=written))
             if previous is not None and not full:
                 for part in sorted((previous / table).glob("period=*")):
                     if part.name.removeprefix("period=") not in written:
@@ -375,6 +386,25 @@ def _copy_months(cursor: duckdb.DuckDBPyConnection, table: str, periods: list[st
         f"INSERT INTO {ALIAS}.marts.{table} SELECT * FROM {source_of(table)} WHERE {IN_PERIODS}",
         {"periods": periods},
     )
+
+
+def _month_to_parquet(
+    cursor: duckdb.DuckDBPyConnection, folder: Path, table: str, period: str
+) -> None:
+    """Write one month of `table` as folder/table/period=.../data_0.parquet: the file that
+    PARTITION_BY writes (without the period column; no folder for a month without rows), without
+    its partitioning, which buffers and sorts every row written by the month first."""
+    part = folder / table / f"period={period}"
+    part.mkdir()
+    out = part / "data_0.parquet"
+    (rows,) = cursor.execute(
+        f"COPY (SELECT * EXCLUDE (period) FROM {source_of(table)} WHERE period = $period) "
+        f"TO {_literal(out)} (FORMAT parquet)",
+        {"period": period},
+    ).fetchone()
+    if not rows:
+        out.unlink()
+        part.rmdir()
 
 
 def _months_to_parquet(

@@ -329,6 +329,32 @@ def test_parquet_is_hive_partitioned_by_period_and_reuses_unchanged_months(work,
     assert len(list((settings.warehouse_dir / ".parquet-versions").iterdir())) == 2
 
 
+def test_a_month_written_alone_is_the_file_partition_by_writes(work, tmp_path):
+    """One COPY per month (publish.MONTH_BY_MONTH, or a few months) writes what one COPY with
+    PARTITION_BY writes: the same folders and files, columns and rows; no folder for a month
+    without rows (2024-11 has none)."""
+    months = ["2024-11", "2024-12", "2025-01"]
+    for table in publish.PERIOD_TABLES:
+        together, alone = tmp_path / "together" / table, tmp_path / "alone" / table
+        together.mkdir(parents=True)
+        alone.mkdir(parents=True)
+        publish._months_to_parquet(work, together.parent, table, months)
+        for month in months:
+            publish._month_to_parquet(work, alone.parent, table, month)
+        files = sorted(str(f.relative_to(together)) for f in together.rglob("*"))
+        assert files == sorted(str(f.relative_to(alone)) for f in alone.rglob("*")), table
+        for name in files:
+            if not name.endswith(".parquet"):
+                continue
+            a, b = str(together / name), str(alone / name)
+            schema = "select name, type, logical_type from parquet_schema(?)"
+            assert work.execute(schema, [a]).fetchall() == work.execute(schema, [b]).fetchall()
+            rows = "select * from read_parquet(?) order by all"
+            assert work.execute(rows, [a]).fetchall() == work.execute(rows, [b]).fetchall()
+    written = sorted(p.name for p in (tmp_path / "alone" / "customer_profitability").iterdir())
+    assert written == ["period=2024-12", "period=2025-01"]
+
+
 def test_the_published_file_opens_in_duckdb_1_4(work, settings):
     assert COMPAT.is_dir(), f"{COMPAT} is missing: `make test` installs it"
     settings.warehouse_dir.mkdir()
