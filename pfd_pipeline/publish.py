@@ -393,7 +393,7 @@ def _month_to_parquet(
 ) -> None:
     """Write one month of `table` as folder/table/period=.../data_0.parquet: the file that
     PARTITION_BY writes (without the period column; no folder for a month without rows), without
-    its partitioning, which buffers and sorts every row written by the month first."""
+    the partitioning, which first sorts every row it writes into its partition in memory."""
     part = folder / table / f"period={period}"
     part.mkdir()
     out = part / "data_0.parquet"
