@@ -160,8 +160,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with run_lock(settings):
-        from pfd_pipeline.progress import Progress, reporting
-        from pfd_pipeline.runner import run_pipeline
+        from pfd_pipeline.startup import startup
+
+        with startup():  # Dagster's imports, with the collector off (see pfd_pipeline.startup)
+            from pfd_pipeline.progress import Progress, reporting
+            from pfd_pipeline.runner import run_pipeline
 
         with reporting(Progress(sys.stderr)):
             report = run_pipeline(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from importlib import import_module
 from pathlib import Path
@@ -18,6 +19,7 @@ from pfd_pipeline.errors import RunFailed
 from pfd_pipeline.planning import PlanError, make_plan
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
+from pfd_pipeline.startup import startup
 from pfd_pipeline.summary import commercial_summary
 from pfd_pipeline.warehouse import table_exists
 
@@ -43,6 +45,14 @@ def dagster_instance() -> dg.DagsterInstance:
 
 def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = None) -> str:
     """Materialise everything new in the landing folder in one Dagster run; return the summary."""
+    # the collector is off until the run is started, and what the start made is frozen
+    with startup() as started:
+        return _run(settings, instance, started)
+
+
+def _run(
+    settings: Settings, instance: dg.DagsterInstance | None, started: Callable[[], None]
+) -> str:
     from pfd_pipeline.definitions import (
         PIPELINE_JOB,
         asset_keys,
@@ -71,7 +81,8 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
     keys = asset_keys(list(defs.assets))
     # An instance made here is disposed of here (an ephemeral one removes its temporary folder).
     with nullcontext(instance) if instance is not None else dagster_instance() as instance:
-        started = time.perf_counter()
+        started()
+        began = time.perf_counter()
         # One connection held open for the whole run keeps the work store's database open
         # between the assets' own connections: otherwise each asset's close checkpoints it and
         # the next opens it again (about 35 ms each, 1.2 s of a daily run). Closed before the
@@ -84,7 +95,7 @@ def run_pipeline(settings: Settings, *, instance: dg.DagsterInstance | None = No
                 run_config=QUIET_LOGS,
                 raise_on_error=False,
             )
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - began
         if not result.success:
             raise RunFailed(_failure_message(result))
         stages = stage_seconds(defs, instance, result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from pfd_pipeline import cli, runner
 from pfd_pipeline.definitions import build_definitions
 from pfd_pipeline.settings import Settings
+from pfd_pipeline.startup import startup
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
 COST_MODEL = Path(__file__).parent.parent / "data" / "config" / "cost_model.yaml"
@@ -375,6 +377,51 @@ def test_a_run_disposes_of_the_dagster_instance_it_made_and_not_of_one_given(pro
     runner.run_pipeline(_settings(project), instance=given)
     assert given.get_runs(), "the run was recorded in the instance given"
     dispose()
+
+
+def test_the_collector_is_off_while_a_run_starts_and_its_start_is_frozen_until_it_ends(
+    project, monkeypatch
+):
+    """The objects a run makes as it starts (imports, definitions, the Dagster instance) are made
+    with the collector off and frozen while the run executes; afterwards they are thawed and
+    the collector is as it was."""
+    seen = {}
+    make_instance, write_stats = runner.dagster_instance, runner.write_run_stats
+
+    def instance() -> dg.DagsterInstance:
+        seen["instance made with the collector on"] = gc.isenabled()
+        return make_instance()
+
+    def stats(*args, **kwargs) -> None:
+        seen["collector on while the run executes"] = gc.isenabled()
+        seen["frozen while the run executes"] = gc.get_freeze_count()
+        write_stats(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "dagster_instance", instance)
+    monkeypatch.setattr(runner, "write_run_stats", stats)
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert cli.main(["run", *_args(project)]) == 0
+    assert seen["instance made with the collector on"] is False
+    assert seen["collector on while the run executes"] is True
+    assert seen["frozen while the run executes"] > 100_000, "Dagster's objects are frozen"
+    assert gc.isenabled() and gc.get_freeze_count() == 0, "thawed, the collector on again"
+
+
+def test_startup_thaws_on_an_error_and_leaves_a_disabled_collector_disabled():
+    with pytest.raises(RuntimeError), startup():
+        assert not gc.isenabled()
+        raise RuntimeError("a run that fails as it starts")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        with startup() as started:
+            started()
+            assert gc.get_freeze_count() > 0
+            assert not gc.isenabled(), "it was off before: started() does not turn it on"
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
 
 
 def test_a_failure_in_a_step_of_several_assets_names_the_asset():
