@@ -118,8 +118,6 @@ def stage_trend_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, 
 MART_NAMES = tuple(m.name for m in marts(MartSettings()))
 # Every table the marts write (customer_lifetime_value also writes clv_model_fit).
 MART_TABLES = tuple(t for m in marts(MartSettings()) for t in m.tables)
-# The tables rebuilt one month per statement, whose months lie in row groups of their own.
-BY_MONTH_TABLES = frozenset(t for m in marts(MartSettings()) if m.by_month for t in m.tables)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:

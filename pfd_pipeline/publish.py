@@ -37,7 +37,7 @@ import yaml
 
 from pfd_pipeline.errors import PfdError
 from pfd_pipeline.faults import crash_point
-from pfd_pipeline.marts import BY_MONTH_TABLES, MART_TABLES
+from pfd_pipeline.marts import MART_TABLES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
 from pfd_pipeline.warehouse import run_on_cursors
@@ -49,15 +49,6 @@ PUBLISHED_TABLES = (*PERIOD_TABLES, *WHOLE_TABLES, "publication")
 ALIAS = "pfd_publish"
 PREVIOUS = "duckdb_previous"  # publication state of the kept previous file, as a target
 VERSIONS_DIR = ".parquet-versions"
-# Parquet months are written one COPY per month (two at a time) where that reads little more
-# than the month: for the tables written a month per statement, whose months lie in row groups
-# of their own (the allocation's, and customer_profitability's), and for a few months of any
-# table. Else (many months of the marts built for all months in one statement, whose row groups
-# each hold every month) one COPY with PARTITION_BY reads the table once. At L a month of
-# customer_cost_to_serve took 0.96 CPU s with PARTITION_BY, 0.47 alone; all 24 months 24.8 and
-# 10.9; 24 months of customer_trends 5.6 with PARTITION_BY and 7.6 a month at a time.
-MONTH_BY_MONTH = frozenset({*COST_TABLES, *BY_MONTH_TABLES})
-FEW_MONTHS = 3
 
 
 class PublishError(PfdError):
@@ -304,10 +295,7 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
             out = folder / table
             out.mkdir()
             written = sorted(set(periods[table]))
-            if table in MONTH_BY_MONTH or len(written) <= FEW_MONTHS:
-                copies += [partial(_month_to_parquet, table=table, period=p) for p in written]
-            elif written:
-                copies.append(partial(_months_to_parquet, table=table, periods=written))
+            copies += [partial(_month_to_parquet, table=table, period=p) for p in written]
             if previous is not None and not full:
                 for part in sorted((previous / table).glob("period=*")):
                     if part.name.removeprefix("period=") not in written:
@@ -316,7 +304,7 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
                             _link_or_copy(file, out / part.name / file.name)
         for table in WHOLE_TABLES:
             (folder / table).mkdir()
-            copies.append(partial(_months_to_parquet, table=table, periods=None))
+            copies.append(partial(_table_to_parquet, table=table))
         run_on_cursors(
             con, [partial(copy, folder=folder) for copy in copies], settings.duckdb_threads
         )
@@ -391,9 +379,16 @@ def _copy_months(cursor: duckdb.DuckDBPyConnection, table: str, periods: list[st
 def _month_to_parquet(
     cursor: duckdb.DuckDBPyConnection, folder: Path, table: str, period: str
 ) -> None:
-    """Write one month of `table` as folder/table/period=.../data_0.parquet: the file that
-    PARTITION_BY writes (without the period column; no folder for a month without rows), without
-    the partitioning, which first sorts every row it writes into its partition in memory."""
+    """Write one month of `table` as folder/table/period=.../data_0.parquet, the file a Hive-
+    partitioned writer (DuckDB's PARTITION_BY) writes: no period column, no folder for a month
+    without rows.
+
+    One COPY per month, two at a time, reads little more than the month: every period table's
+    months lie in row groups of their own (the allocation's and customer_profitability's are
+    written a month per statement, the other marts in month order). PARTITION_BY first sorts
+    every row it writes into its partition in memory: at L, 24 months of customer_cost_to_serve
+    took 24.8 CPU s with it, 10.9 a month at a time.
+    """
     part = folder / table / f"period={period}"
     part.mkdir()
     out = part / "data_0.parquet"
@@ -407,21 +402,10 @@ def _month_to_parquet(
         part.rmdir()
 
 
-def _months_to_parquet(
-    cursor: duckdb.DuckDBPyConnection, folder: Path, table: str, periods: list[str] | None
-) -> None:
-    """Write `periods` of `table` under folder/table/period=.../, or (None) the whole table as
-    folder/table/data_0.parquet."""
-    if periods is None:
-        out = folder / table / "data_0.parquet"
-        cursor.execute(f"COPY {source_of(table)} TO {_literal(out)} (FORMAT parquet)")
-        return
-    out = folder / table
-    cursor.execute(
-        f"COPY (SELECT * FROM {source_of(table)} WHERE {IN_PERIODS}) TO {_literal(out)} "
-        "(FORMAT parquet, PARTITION_BY (period), OVERWRITE_OR_IGNORE, FILENAME_PATTERN 'data_{i}')",
-        {"periods": periods},
-    )
+def _table_to_parquet(cursor: duckdb.DuckDBPyConnection, folder: Path, table: str) -> None:
+    """Write the whole of `table` (one without periods) as folder/table/data_0.parquet."""
+    out = folder / table / "data_0.parquet"
+    cursor.execute(f"COPY {source_of(table)} TO {_literal(out)} (FORMAT parquet)")
 
 
 def _largest_first(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:

@@ -330,15 +330,20 @@ def test_parquet_is_hive_partitioned_by_period_and_reuses_unchanged_months(work,
 
 
 def test_a_month_written_alone_is_the_file_partition_by_writes(work, tmp_path):
-    """One COPY per month (publish.MONTH_BY_MONTH, or a few months) writes what one COPY with
-    PARTITION_BY writes: the same folders and files, columns and rows; no folder for a month
+    """The publication's COPY per month writes what DuckDB's Hive-partitioned writer
+    (PARTITION_BY) writes: the same folders and files, columns and rows; no folder for a month
     without rows (2024-11 has none)."""
     months = ["2024-11", "2024-12", "2025-01"]
     for table in publish.PERIOD_TABLES:
         together, alone = tmp_path / "together" / table, tmp_path / "alone" / table
         together.mkdir(parents=True)
         alone.mkdir(parents=True)
-        publish._months_to_parquet(work, together.parent, table, months)
+        work.execute(
+            f"COPY (SELECT * FROM {publish.source_of(table)} WHERE {publish.IN_PERIODS}) "
+            f"TO '{together}' (FORMAT parquet, PARTITION_BY (period), OVERWRITE_OR_IGNORE, "
+            "FILENAME_PATTERN 'data_{i}')",
+            {"periods": months},
+        )
         for month in months:
             publish._month_to_parquet(work, alone.parent, table, month)
         files = sorted(str(f.relative_to(together)) for f in together.rglob("*"))

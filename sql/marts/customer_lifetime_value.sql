@@ -156,7 +156,9 @@ from scored as s
 join targets as t using (period)
 left join history as h using (period, customer_id)
 left join surveys as v using (period, customer_id)
-left join raw.customers as k on k.customer_id = s.customer_id;
+left join raw.customers as k on k.customer_id = s.customer_id
+-- in month order: a month's rows lie in row groups of their own (see customer_tiers.sql)
+order by s.period;
 
 insert into marts.clv_model_fit
 select
@@ -181,4 +183,5 @@ select
     p.clv_annual_discount_rate,
 from clv_fits as f
 cross join mart_params as p
-left join (select distinct period, calibration_start from clv_inputs) as i using (period);
+left join (select distinct period, calibration_start from clv_inputs) as i using (period)
+order by period;  -- in month order, as every mart (see customer_tiers.sql)

@@ -47,4 +47,6 @@ select
     end,
 from measured as m
 cross join mart_params as p
-left join raw.customers as k on k.customer_id = m.customer_id;
+left join raw.customers as k on k.customer_id = m.customer_id
+-- in month order: a month's rows lie in row groups of their own (see customer_tiers.sql)
+order by m.period;

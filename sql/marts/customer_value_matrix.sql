@@ -107,4 +107,5 @@ select
                 1
             )
     end::decimal(5, 1),
-from counted;
+from counted
+order by period;  -- in month order, as every mart (see customer_tiers.sql)

@@ -141,4 +141,5 @@ select
     end::decimal(18, 2),
 from listed as l
 join segments as s using (period, segment)
-left join segment_listed as n using (period, segment);
+left join segment_listed as n using (period, segment)
+order by period;  -- in month order, as every mart (see customer_tiers.sql)

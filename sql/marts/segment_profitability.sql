@@ -120,4 +120,5 @@ select
     coalesce(m.growth > 0 and m.margin_recent - m.margin_prior <= -p.erosion_pp, false),
 from measured as m
 cross join mart_params as p
-where m.period in (select period from mart_targets);
+where m.period in (select period from mart_targets)
+order by m.period;  -- in month order, as every mart (see customer_tiers.sql)

@@ -61,4 +61,5 @@ select
     s.unprofitable_customers,
 from points as p
 join summary as s using (period)
-left join ranked as r on r.period = p.period and r.profit_rank = p.n;
+left join ranked as r on r.period = p.period and r.profit_rank = p.n
+order by p.period;  -- in month order, as every mart (see customer_tiers.sql)
