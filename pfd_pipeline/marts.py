@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 
 from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.warehouse import table_exists
+from pfd_pipeline.warehouse import run_on_cursors, table_exists
 
 # From this many months rebuilt at once, `prepare` steps are told so and switch to their
 # one-pass-for-all-months SQL (the tiers' and trends' window sums, the CLV inputs): the same
@@ -44,9 +45,9 @@ class Mart:
     # A step before the SQL, e.g. the CLV model fits, leaving temp tables (or views) for it to
     # read; told whether MANY_MONTHS months or more are rebuilt at once.
     prepare: Callable[[duckdb.DuckDBPyConnection, MartSettings, bool], None] | None = None
-    # Run the SQL once per month, oldest first (in the same transaction): its months do not read
-    # each other's rows being rebuilt, or read them from the table once rebuilt, and one month at
-    # a time keeps its hash tables in memory where all months at once would spill to disk.
+    # Run the SQL once per month: one month at a time keeps its hash tables in memory where all
+    # months at once would spill to disk. Its months must not read each other's rows: two may be
+    # rebuilt at once (see rebuild).
     by_month: bool = False
 
     @property
@@ -172,9 +173,22 @@ def rebuild(
     periods: list[str],
     settings: MartSettings,
     run_id: str,
+    workers: int = 1,
 ) -> None:
-    """Rebuild the given months of one mart table in one transaction (all or nothing)."""
+    """Rebuild the given months of one mart table in one transaction (all or nothing).
+
+    A mart rebuilt month by month (`by_month`), given `workers` > 1, rebuilds each month in a
+    transaction of its own instead, `workers` months at once on cursors of their own, as the
+    allocation does: one month's statements keep about 1.7 of two cores busy, two at once both
+    (eight months of customer_profitability at L 17.0-17.5 -> 13.9-14.1 s, 0.15 GB more
+    memory). A failure then leaves the months already committed rebuilt, each with its build
+    number, and the rest pending.
+    """
     if not periods:
+        return
+    if mart.by_month and workers > 1 and len(periods) > 1:
+        alone = partial(rebuild, mart=mart, settings=settings, run_id=run_id)
+        run_on_cursors(con, [partial(alone, periods=[p]) for p in periods], workers)
         return
     con.execute("BEGIN TRANSACTION")
     try:

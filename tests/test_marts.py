@@ -344,6 +344,53 @@ def test_every_mart_built_for_many_months_at_once_is_written_in_month_order(con)
         assert scanned == sorted(scanned), f"{table} is not in month order"
 
 
+CP_MONTHS = ["2024-11", "2024-12", "2025-01", "2025-02"]
+
+
+def _cp_months(con) -> marts.Mart:
+    for i, period in enumerate(CP_MONTHS):
+        add_month(con, period, {f"C{c:02d}": (100 * c + i, c, 40 * c, c % 3) for c in range(1, 9)})
+    return marts.marts(MartSettings())[0]
+
+
+def test_customer_profitability_two_months_at_a_time_gives_what_one_at_a_time_gives():
+    """With two workers each month is a transaction of its own on a cursor of its own: the same
+    rows, customer-months and build records as one transaction for all months."""
+    results = []
+    for workers in (1, 2):
+        for con in mart_store():
+            cp = _cp_months(con)
+            assert cp.by_month
+            marts.rebuild(con, cp, CP_MONTHS, MartSettings(), "run", workers)
+            results.append(
+                [
+                    rows(con, "select * from marts.customer_profitability order by all"),
+                    rows(con, "select * from marts.customer_months order by all"),
+                    rows(con, "select table_name, period from audit.mart_periods order by all"),
+                ]
+            )
+            assert marts.pending(con, cp, MartSettings()) == []
+    assert len(results[0][0]) == 32 and len(results[0][2]) == 4
+    assert results[0] == results[1]
+
+
+def test_a_month_that_fails_beside_others_leaves_them_built_and_itself_pending(monkeypatch, con):
+    cp = _cp_months(con)
+    bind = marts._bind
+
+    def failing(cursor, periods, settings):
+        if periods == ["2024-12"]:
+            raise RuntimeError("December cannot be built")
+        bind(cursor, periods, settings)
+
+    monkeypatch.setattr(marts, "_bind", failing)
+    with pytest.raises(RuntimeError, match="December"):
+        marts.rebuild(con, cp, CP_MONTHS, MartSettings(), "run", 2)
+    assert marts.pending(con, cp, MartSettings()) == ["2024-12"]
+    built = rows(con, "select distinct period from marts.customer_profitability order by 1")
+    assert [r["period"] for r in built] == ["2024-11", "2025-01", "2025-02"]
+
+
 def test_segment_rollup_and_erosion_while_growing(con):
     # Retail grows (revenue 1000 -> 1000 -> 1000 then 2000 x 3) while its margin falls 10 points
     for i, period in enumerate(["2024-07", "2024-08", "2024-09", "2024-10", "2024-11", "2024-12"]):

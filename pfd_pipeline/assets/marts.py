@@ -169,7 +169,7 @@ def _rebuild(
     if periods and log is not None:
         log.info(f"rebuilding {mart.name}: {_span(periods)}")
     with progress.current().stage(f"marts {mart.name}", len(periods), "months") as shown:
-        marts.rebuild(con, mart, periods, settings.marts, run_id)
+        marts.rebuild(con, mart, periods, settings.marts, run_id, settings.duckdb_threads)
         shown.advance(len(periods))
     if periods:  # column descriptions for the UI's schema view, as published
         describe(con, {table: f"marts.{table}" for table in mart.tables})
