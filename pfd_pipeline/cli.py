@@ -162,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     with run_lock(settings):
         from pfd_pipeline.startup import startup
 
-        with startup():  # Dagster's imports, with the collector off (see pfd_pipeline.startup)
+        with startup():  # Dagster's imports with the collector off (see pfd_pipeline.startup)
             from pfd_pipeline.progress import Progress, reporting
             from pfd_pipeline.runner import run_pipeline
 

@@ -4,15 +4,15 @@ Starting `pfd run` imports Dagster (with SQLAlchemy and alembic for its instance
 DuckDB and builds the Dagster definitions and instance: about 370,000 objects that live until
 the run ends. The collector is triggered by allocations, and each of its full collections
 traverses every object again: in a daily run at L, six full collections took 0.56 s of the
-0.77 s the collector ran, most of them while the run was starting.
+0.77 s the collector ran.
 
 `startup()` turns the collector off while a run starts; `started()` then freezes what exists
 (`gc.freeze`: the objects are moved where no collection looks) and turns it back on, so the
 run's own garbage is collected as before, among far fewer objects: the collector's time in that
 daily run 0.69-0.76 -> 0.17-0.21 s, in a full build at S 1.3 -> 0.46 s. Leaving the block thaws the
 frozen objects, so that a process that runs the pipeline more than once (the tests) gets them
-back to its collector. Nested blocks (the CLI's imports, then the run's start) each freeze what
-was made inside them.
+back to its collector. The CLI also wraps its import of the runner (Dagster) in a block, only to
+keep the collector off while it imports; the run's block then freezes what the imports made.
 """
 
 from __future__ import annotations
