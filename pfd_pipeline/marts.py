@@ -21,7 +21,7 @@ import duckdb
 from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.warehouse import run_on_cursors, table_exists
+from pfd_pipeline.warehouse import run_in_order, table_exists
 
 # From this many months rebuilt at once, `prepare` steps are told so and switch to their
 # one-pass-for-all-months SQL (the tiers' and trends' window sums, the CLV inputs): the same
@@ -181,14 +181,17 @@ def rebuild(
     transaction of its own instead, `workers` months at once on cursors of their own, as the
     allocation does: one month's statements keep about 1.7 of two cores busy, two at once both
     (eight months of customer_profitability at L 17.0-17.5 -> 13.9-14.1 s, 0.15 GB more
-    memory). A failure then leaves the months already committed rebuilt, each with its build
-    number, and the rest pending.
+    memory). As in the allocation, no further month starts after one fails; the error is raised
+    once the months in flight have committed or rolled back, so the months committed stay
+    rebuilt, each with its build number, and the rest stay pending.
     """
     if not periods:
         return
     if mart.by_month and workers > 1 and len(periods) > 1:
         alone = partial(rebuild, mart=mart, settings=settings, run_id=run_id)
-        run_on_cursors(con, [partial(alone, periods=[p]) for p in periods], workers)
+        months = [(p, (), partial(alone, periods=[p])) for p in periods]
+        for _ in run_in_order(con, months, workers):
+            pass
         return
     con.execute("BEGIN TRANSACTION")
     try:

@@ -4,6 +4,8 @@ trend slopes on series with known slopes, segments, and which months a change re
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
 import pytest
@@ -374,21 +376,28 @@ def test_customer_profitability_two_months_at_a_time_gives_what_one_at_a_time_gi
     assert results[0] == results[1]
 
 
-def test_a_month_that_fails_beside_others_leaves_them_built_and_itself_pending(monkeypatch, con):
+def test_a_month_that_fails_stops_the_rest_and_leaves_the_month_beside_it_built(monkeypatch, con):
+    """Two at a time, the month in flight beside a failing one still commits; no month starts
+    after the failure (as in the allocation), and every month not committed stays pending."""
     cp = _cp_months(con)
     bind = marts._bind
+    failed = threading.Event()
 
     def failing(cursor, periods, settings):
-        if periods == ["2024-12"]:
-            raise RuntimeError("December cannot be built")
+        if periods == ["2024-11"]:
+            failed.set()
+            raise RuntimeError("November cannot be built")
+        if periods == ["2024-12"]:  # in flight beside November: finishes after it failed
+            failed.wait(30)
+            time.sleep(0.2)
         bind(cursor, periods, settings)
 
     monkeypatch.setattr(marts, "_bind", failing)
-    with pytest.raises(RuntimeError, match="December"):
+    with pytest.raises(RuntimeError, match="November"):
         marts.rebuild(con, cp, CP_MONTHS, MartSettings(), "run", 2)
-    assert marts.pending(con, cp, MartSettings()) == ["2024-12"]
+    assert marts.pending(con, cp, MartSettings()) == ["2024-11", "2025-01", "2025-02"]
     built = rows(con, "select distinct period from marts.customer_profitability order by 1")
-    assert [r["period"] for r in built] == ["2024-11", "2025-01", "2025-02"]
+    assert [r["period"] for r in built] == ["2024-12"]
 
 
 def test_segment_rollup_and_erosion_while_growing(con):
