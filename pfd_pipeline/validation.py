@@ -25,13 +25,18 @@ from pandera.config import ValidationDepth, config_context
 
 from pfd_pipeline.sources import (
     ACTIVITIES,
+    CURRENCY,
     CUSTOMERS,
     DATE,
     DOCUMENT_TYPES,
     FEEDBACK,
+    FLAGS,
     ISO_CURRENCIES,
+    LABEL,
+    PERIOD,
     RESOURCES,
     SALES_LEDGER,
+    Kind,
     Source,
 )
 
@@ -99,23 +104,45 @@ class ValidationResult:
     rejected: pl.DataFrame
 
 
-def _check(rule: str, build: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
+def _check(
+    rule: str,
+    build: Callable[[pl.Expr], pl.Expr],
+    all_pass: Callable[[pl.Expr], pl.Expr] | None = None,
+) -> pa.Check:
     """A pandera check named after one of RULES; `build` maps the column to a boolean per row.
 
-    Nulls pass: whether a value is required is its own rule.
+    Nulls pass: whether a value is required is its own rule. `all_pass`, if given, maps the
+    column to one boolean that is true only if `build` holds for every non-null value: a test
+    of the whole batch at once, tried first; only a batch it does not clear is checked row by
+    row. (polars spends 35-65 ns a row on a regular expression, whatever its length.)
     """
     if rule not in RULES:
         raise KeyError(rule)
 
     def fn(data: pa.PolarsData) -> pl.LazyFrame:
         col = pl.col(data.key)
+        if all_pass is not None and data.lazyframe.select(all_pass(col)).collect().item():
+            return data.lazyframe.select(pl.repeat(True, pl.len()).alias(data.key))
         return data.lazyframe.select((build(col) | col.is_null()).alias(data.key))
 
     return pa.Check(fn, name=rule, error=RULES[rule])
 
 
+def _for_each_distinct(build: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Expr], pl.Expr]:
+    """`all_pass` for a rule on the value alone, for kinds whose values repeat (a day's dates,
+    labels, codes): the rule is tested once per distinct value (a batch of 1.1 million events
+    has six dates: 80 -> 18 ms for the date's two rules)."""
+    return lambda c: build(c.drop_nulls().unique()).all()
+
+
 def _is_real_date(c: pl.Expr) -> pl.Expr:
     return c.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+
+
+# Kinds whose values repeat within a file (a day's dates, labels, codes): their rules on the
+# value are tested once per distinct value first. Keys, numbers and text are mostly distinct
+# and are checked row by row.
+_DISTINCT_KINDS = frozenset({DATE, LABEL, FLAGS, CURRENCY, PERIOD})
 
 
 def raw_schema(source: Source) -> pa.DataFrameSchema:
@@ -123,9 +150,10 @@ def raw_schema(source: Source) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {}
     for col in source.columns:
         kind = col.kind
+        check = _rule_on_value(kind)
         if kind.max_chars is not None:
             checks = [
-                _check(
+                check(
                     "format",
                     lambda c, p=kind.pattern, n=kind.max_chars: (
                         c.str.contains(p) & (c.str.len_chars() <= n)
@@ -133,20 +161,28 @@ def raw_schema(source: Source) -> pa.DataFrameSchema:
                 )
             ]
         elif kind.shape is None:
-            checks = [_check("format", lambda c, p=kind.pattern: c.str.contains(p))]
+            checks = [check("format", lambda c, p=kind.pattern: c.str.contains(p))]
         else:  # a number: not a number at all is `format`, too many digits `number_fits_type`
             checks = [
-                _check("format", lambda c, s=kind.shape: c.str.contains(s)),
-                _check("number_fits_type", lambda c, t=kind.too_long: ~c.str.contains(t)),
+                check("format", lambda c, s=kind.shape: c.str.contains(s)),
+                check("number_fits_type", lambda c, t=kind.too_long: ~c.str.contains(t)),
             ]
         if col.kind is DATE:
-            checks.append(_check("valid_date", _is_real_date))
+            checks.append(check("valid_date", _is_real_date))
         if col.name == "currency":
             checks.append(_check("iso_currency", lambda c: c.is_in(sorted(ISO_CURRENCIES))))
         if col.name == "document_type":
             checks.append(_check("domain", lambda c: c.is_in(list(DOCUMENT_TYPES))))
         columns[col.name] = pa.Column(pl.String, checks=checks, nullable=not col.required)
     return pa.DataFrameSchema(columns, strict=False, name=f"{source.name}_raw")
+
+
+def _rule_on_value(kind: Kind) -> Callable[[str, Callable[[pl.Expr], pl.Expr]], pa.Check]:
+    """How a rule on the value alone is checked for a column of this kind: per distinct value
+    first (see _DISTINCT_KINDS), or row by row."""
+    if kind in _DISTINCT_KINDS:
+        return lambda rule, build: _check(rule, build, _for_each_distinct(build))
+    return _check
 
 
 def parse(source: Source, frame: pl.DataFrame) -> pl.DataFrame:

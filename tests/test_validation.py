@@ -20,9 +20,12 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pandera.config import ValidationDepth, config_context
 from polars.testing import assert_frame_equal
 
+from pfd_pipeline import validation
 from pfd_pipeline.sources import (
     ACTIVITIES,
     CUSTOMERS,
@@ -1006,3 +1009,69 @@ def test_too_long_is_shape_and_not_pattern(kind):
     want = frame.select(c.str.contains(kind.shape) & ~c.str.contains(kind.pattern)).to_series()
     assert got.to_list() == want.to_list()
     assert got.sum() > 0 and (~got).sum() > 0  # both outcomes occur
+
+
+# Values for the property test below: good ones repeated, and for each kind checked per distinct
+# value a few that break its rules (format, valid_date, domain, iso_currency).
+_POOLS = {
+    "document_type": ["invoice", "credit_note", "Invoice", "refund", "in voice", "x" * 70],
+    "posting_date": ["2024-03-01", "2024-03-02", "2024-02-30", "2024-3-01", "01.03.2024", None],
+    "currency": ["EUR", "USD", "eur", "XXY", "EURO", None],
+    "channel": ["web", "field", "_web", "web-shop", None],
+    "event_date": ["2024-03-01", "2024-03-02", "2023-02-29", "2024-03-1", None],
+    "activity": ["order_entry", "visit", "support", "9visit", "visit!"],
+    "flags": ["rush", "rush|gift", "rush||gift", "|rush", None],
+}
+
+
+def _mixed_batch(source: Source, data) -> pl.DataFrame:
+    n = data.draw(st.integers(min_value=1, max_value=40), label="rows")
+    rows = []
+    for i in range(n):
+        row = keyed(source.name, f"K{i}")
+        for column, pool in _POOLS.items():
+            if column in row:
+                # mostly the row's good value, sometimes one of the pool (good or bad)
+                if data.draw(st.integers(0, 3), label=f"{column} changed") == 0:
+                    row[column] = data.draw(st.sampled_from(pool), label=column)
+        rows.append(row)
+    return batch(source, rows)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), source=st.sampled_from([SALES_LEDGER, ACTIVITIES]))
+def test_rules_tested_per_distinct_value_reject_what_row_by_row_rejects(data, source):
+    """Dates, labels, flags and currencies are first tested once per distinct value of the
+    batch; the rows accepted and rejected (with every rule broken) must be exactly those of the
+    same rules tested row by row, however good and bad values repeat."""
+    frame = _mixed_batch(source, data)
+    fast = validate(source, frame, CTX)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(validation, "_DISTINCT_KINDS", frozenset())
+        slow = validate(source, frame, CTX)
+    assert_frame_equal(fast.accepted, slow.accepted)
+    assert_frame_equal(fast.rejected, slow.rejected)
+
+
+def test_rules_tested_per_distinct_value_when_all_pass(monkeypatch):
+    """A batch whose distinct values all pass is cleared without testing row by row (the
+    point of the distinct test: the rows' regular expressions are never run)."""
+    calls: list[str] = []
+    row_by_row = validation._is_real_date
+
+    def counted(c):
+        calls.append("valid_date")
+        return row_by_row(c)
+
+    monkeypatch.setattr(validation, "_is_real_date", counted)
+    good = batch(ACTIVITIES, [keyed("activities", f"E{i}") for i in range(50)])
+    assert validate(ACTIVITIES, good, CTX).rejected.height == 0
+    assert calls == ["valid_date"]  # built once, on the distinct values
+    bad = batch(
+        ACTIVITIES,
+        [keyed("activities", "E1"), {**keyed("activities", "E2"), "event_date": "2024-02-30"}],
+    )
+    calls.clear()
+    result = validate(ACTIVITIES, bad, CTX)
+    assert result.rejected.select(ROW_NUMBER, "rule").rows() == [(2, "valid_date")]
+    assert calls == ["valid_date", "valid_date"]  # the distinct values, then row by row
