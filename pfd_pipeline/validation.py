@@ -119,13 +119,21 @@ def _check(
     if rule not in RULES:
         raise KeyError(rule)
 
-    def fn(data: pa.PolarsData) -> pl.LazyFrame:
+    def fn(data: pa.PolarsData) -> pl.LazyFrame | bool:
         col = pl.col(data.key)
         if all_pass is not None and data.lazyframe.select(all_pass(col)).collect().item():
-            return data.lazyframe.select(pl.repeat(True, pl.len()).alias(data.key))
-        return data.lazyframe.select((build(col) | col.is_null()).alias(data.key))
+            return True
+        return _passed_or_rows(data.lazyframe.select((build(col) | col.is_null()).alias(data.key)))
 
     return pa.Check(fn, name=rule, error=RULES[rule])
+
+
+def _passed_or_rows(rows: pl.LazyFrame) -> pl.LazyFrame | bool:
+    """A check's result per row, or True if every row passed (a null passes, as pandera's
+    `ignore_na` has it): pandera then skips what it does per row for a check that may have
+    failed (a null-filled copy of the result, its `all`, the failure cases' frame)."""
+    done = rows.collect()
+    return True if done.to_series().all() else done.lazy()
 
 
 def _for_each_distinct(build: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Expr], pl.Expr]:
@@ -213,15 +221,15 @@ def _unique_in_file(key: tuple[str, ...]) -> pa.Check:
     """
     rule = "unique_key_in_file"
 
-    def fn(data: pa.PolarsData) -> pl.LazyFrame:
+    def fn(data: pa.PolarsData) -> pl.LazyFrame | bool:
         first = pl.struct(list(key)).is_first_distinct().over(FILE_ID)
         if len(key) == 1:
             k, file = pl.col(key[0]), pl.col(FILE_ID)
             same_file = file == file.shift(1)
             ordered = (file >= file.shift(1)) & (~same_file | (k > k.shift(1)))
             if data.lazyframe.select(ordered.slice(1).all(ignore_nulls=False)).collect().item():
-                first = pl.repeat(True, pl.len())
-        return data.lazyframe.select(first.alias(data.key))
+                return True
+        return _passed_or_rows(data.lazyframe.select(first.alias(data.key)))
 
     return pa.Check(fn, name=rule, error=RULES[rule])
 
