@@ -138,8 +138,8 @@ def _passed_or_rows(rows: pl.LazyFrame) -> pl.LazyFrame | bool:
 
 def _for_each_distinct(build: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Expr], pl.Expr]:
     """`all_pass` for a rule on the value alone, for kinds whose values repeat (a day's dates,
-    labels, codes): the rule is tested once per distinct value (a batch of 1.1 million events
-    has six dates: 80 -> 18 ms for the date's two rules)."""
+    labels, codes): the rule is tested once per distinct value (a batch of 562,000 ledger lines
+    from six daily files: the posting date's two rules 51 -> 26 ms)."""
     return lambda c: build(c.drop_nulls().unique()).all()
 
 
