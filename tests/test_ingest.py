@@ -586,3 +586,31 @@ def test_rows_read_from_bytes_equal_rows_read_trimmed(tmp_path, text):
     assert from_bytes.delivered.equals(trimmed.delivered)
     assert landing.sha256(file.path, data) == landing.sha256(file.path)
     assert from_bytes.frame.height >= 1
+
+
+@pytest.mark.parametrize(
+    ("activities", "expected"),
+    [
+        (["picking", "picking", "visit"], ["picking", "picking", "visit"]),
+        (["picking", "Picking", "VISIT"], ["picking", "picking", "visit"]),
+        (["picking", None, "ÉTÉ_Visit"], ["picking", None, "été_visit"]),
+    ],
+    ids=["already-lower", "mixed", "non-ascii-and-empty"],
+)
+def test_label_columns_are_lower_cased_when_read(tmp_path, activities, expected):
+    """Label columns (activity, channel, flags; the ledger's document type and channel) come out
+    of landing in lower case, whether every value, some or none needed it (lower-casing is
+    skipped when no distinct value changes)."""
+    lines = ["event_id,event_date,customer_id,activity,quantity,channel,flags"]
+    for i, activity in enumerate(activities):
+        lines.append(f"E{i},2025-01-02,C1,{activity or ''},1,Web,Rush|gift")
+    path = tmp_path / "activities" / "activities_2025-01-02.csv"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (file,) = landing.discover(tmp_path, ACTIVITIES)
+    rows = landing.read_rows(file, 1, landing.content(file))
+    assert rows.frame.get_column("activity").to_list() == expected
+    assert rows.frame.get_column("channel").to_list() == ["web"] * len(activities)
+    assert rows.frame.get_column("flags").to_list() == ["rush|gift"] * len(activities)
+    # the rows as delivered keep the case they were written in
+    assert rows.delivered.get_column("channel").to_list() == ["Web"] * len(activities)
