@@ -16,10 +16,11 @@ import duckdb
 from pfd_pipeline.cost_model import CostModel, load_into
 from pfd_pipeline.errors import PfdError
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.warehouse import run_in_order
+from pfd_pipeline.warehouse import run_in_order, table_exists
 
 STEPS = (
     "allocate/period_events",
+    "allocate/customer_documents",
     "allocate/drivers",
     "allocate/resource_supply",
     "allocate/split_claims",
@@ -55,7 +56,12 @@ class PeriodOutcome:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    new_documents = not table_exists(con, "marts.customer_documents")
     con.execute(load_sql("marts/cost_tables"))
+    # A warehouse allocated before the table existed: allocate every month again to fill it
+    # (customer_profitability reads its months).
+    if new_documents:
+        con.execute("delete from audit.allocated_periods")
 
 
 def period_status(period: str, today: dt.date, close_after_days: int) -> str:
@@ -183,19 +189,11 @@ def allocate_period(
 ) -> None:
     """Rebuild one month of the cost tables in one transaction (all or nothing); with
     `load_model`, the model's tables are replaced in the same transaction."""
-    year, month = (int(x) for x in period.period.split("-"))
-    start = dt.date(year, month, 1)
-    end = dt.date(year + month // 12, month % 12 + 1, 1)
     con.execute("BEGIN TRANSACTION")
     try:
         if load_model:
             load_into(con, model)
-        con.execute(
-            "create or replace temp table period_params as "
-            "select $period as period, $start::date as period_start, $end::date as period_end, "
-            "$status as period_status",
-            {"period": period.period, "start": start, "end": end, "status": period.status},
-        )
+        bind_period(con, period.period, period.status)
         for step in STEPS:
             con.execute(load_sql(step))
             if step == CHECK_AFTER:
@@ -217,6 +215,20 @@ def allocate_period(
     finally:
         for table in TEMP_TABLES:
             con.execute(f"drop table if exists {table}")
+
+
+def bind_period(con: duckdb.DuckDBPyConnection, period: str, status: str) -> None:
+    """The one-row temp table period_params (period, its first day, the first day after it,
+    open or closed) that the allocation's SQL reads."""
+    year, month = (int(x) for x in period.split("-"))
+    start = dt.date(year, month, 1)
+    end = dt.date(year + month // 12, month % 12 + 1, 1)
+    con.execute(
+        "create or replace temp table period_params as "
+        "select $period as period, $start::date as period_start, $end::date as period_end, "
+        "$status as period_status",
+        {"period": period, "start": start, "end": end, "status": status},
+    )
 
 
 def _check_capacity(con: duckdb.DuckDBPyConnection, model: CostModel, period: str) -> None:

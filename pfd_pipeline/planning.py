@@ -137,6 +137,13 @@ def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
         )
         if not all(table_exists(con, t) for t in needed):
             return ()
+        if not table_exists(con, "marts.customer_documents"):  # allocated before it existed
+            return tuple(
+                r[0]
+                for r in con.execute(
+                    "select period from audit.allocated_periods order by 1"
+                ).fetchall()
+            )
         pending = pending_periods(con, model, today(settings), settings.close_after_days)
     finally:
         con.close()

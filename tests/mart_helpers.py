@@ -14,6 +14,7 @@ import polars as pl
 from pfd_pipeline import allocate, marts
 from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA, stage_inputs
 from pfd_pipeline.settings import MartSettings
+from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import ensure_schema
 
 DEFAULTS = MartSettings()
@@ -48,6 +49,15 @@ def add_month(con, period: str, customers: dict[str, tuple], segment: str = "Ret
                 "(?, ?, 'order_entry', 'customer_service', 'time_driven', 1, 10, 1, ?, 'closed')",
                 [period, customer, cost],
             )
+    allocated_month(con, period)
+
+
+def allocated_month(con, period: str) -> None:
+    """What the allocation records of a month besides its cost: the ledger's documents per
+    customer (read by customer_profitability) and the month's build."""
+    allocate.bind_period(con, period, "closed")
+    con.execute(load_sql("allocate/customer_documents"))
+    con.execute("drop table period_params")
     con.execute(
         "insert or replace into audit.allocated_periods values "
         "(?, 'sha', 'test', 'run', now(), nextval('audit.build_seq'))",

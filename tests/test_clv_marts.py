@@ -11,7 +11,15 @@ from decimal import Decimal as D  # noqa: N817 (short, read in long tables of am
 import numpy as np
 import polars as pl
 import pytest
-from mart_helpers import JANUARY, add_month, build, fixed_scores, mart_store, rows
+from mart_helpers import (
+    JANUARY,
+    add_month,
+    allocated_month,
+    build,
+    fixed_scores,
+    mart_store,
+    rows,
+)
 
 from pfd_pipeline import clv, marts, summary
 from pfd_pipeline.settings import ConfigError, MartSettings, Settings
@@ -48,11 +56,7 @@ def allocated(con, period: str, costs: dict[str, int]) -> None:
             "(?, ?, 'order_entry', 'customer_service', 'time_driven', 1, 10, 1, ?, 'closed')",
             [period, customer_id, cost],
         )
-    con.execute(
-        "insert or replace into audit.allocated_periods values "
-        "(?, 'sha', 'test', 'run', now(), nextval('audit.build_seq'))",
-        [period],
-    )
+    allocated_month(con, period)
 
 
 # --- what the SQL prepares, and the CLV arithmetic ---------------------------------------------

@@ -9,7 +9,7 @@ import time
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
 import pytest
-from mart_helpers import JANUARY, add_month, build, mart_store, rows
+from mart_helpers import JANUARY, add_month, allocated_month, build, mart_store, rows
 
 from pfd_pipeline import marts
 from pfd_pipeline.settings import MartSettings
@@ -40,6 +40,7 @@ def test_customer_profitability_pnl(con):
         "'P1', -2, -300, -15, -150, 'EUR', 'web', 0, 1, 1)"
     )
     con.execute("update raw.sales_ledger set off_invoice_amount = 40 where line_id = '2025-01-C01'")
+    allocated_month(con, "2025-01")  # the month's allocation again, as new lines would have it
     build(con, ONE_MONTH)
     c01, c09 = rows(con, "select * from marts.customer_profitability order by customer_id")
     assert c01["invoiced_gross"] == D("2000.00")

@@ -269,8 +269,25 @@ def test_cli_generate_then_run_on_a_small_generated_folder(project, tmp_path, ca
             "WHERE rows_read <> rows_accepted + rows_rejected"
         ).fetchall()[0][0]
         ledger_rows = con.execute("SELECT count(*) FROM raw.sales_ledger").fetchall()[0][0]
+        # orders and credit notes (counted by the allocation, read by the mart) are the
+        # distinct documents of the customer's month, whatever their lines
+        documents = con.execute(
+            "SELECT strftime(posting_date, '%Y-%m'), customer_id, "
+            "count(DISTINCT document_id) FILTER (document_type = 'invoice'), "
+            "count(DISTINCT document_id) FILTER (document_type = 'credit_note'), count(*) "
+            "FROM raw.sales_ledger GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        mart = con.execute(
+            "SELECT period, customer_id, orders, credit_notes, invoice_lines + credit_note_lines "
+            "FROM marts.customer_profitability WHERE invoice_lines + credit_note_lines > 0 "
+            "ORDER BY ALL"
+        ).fetchall()
     finally:
         con.close()
+    assert mart == documents
+    assert sum(lines for *_, lines in documents) == ledger_rows
+    assert any(lines > orders + credit_notes for _, _, orders, credit_notes, lines in documents)
+    assert any(credit_notes for _, _, _, credit_notes, _ in documents)
     assert unbalanced == 0
     # the generator injects 4 rows of each ledger error kind; in activities 4 bad dates and 4
     # duplicate events are rejected (events of unknown customers are kept for the cost engine)
@@ -328,6 +345,38 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     model.write_text("resources: {}\nactivities: {}\nbogus: 1\n", encoding="utf-8")
     assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
     assert "cost_model.yaml: unknown key(s) ['bogus']" in capsys.readouterr().err
+
+
+def test_a_store_allocated_before_customer_documents_allocates_every_month_again(project, capsys):
+    """marts.customer_documents is written by the allocation and read by
+    customer_profitability: a store made before it existed allocates every month again at the
+    next run, with no new file, and the marts come out the same."""
+    assert cli.main(["run", *_args(project)]) == 0
+    work = project["warehouse"] / "work.duckdb"
+
+    def read(query: str) -> list[tuple]:
+        con = duckdb.connect(str(work), read_only=True)
+        try:
+            return con.execute(query).fetchall()
+        finally:
+            con.close()
+
+    profitability = read("SELECT * FROM marts.customer_profitability ORDER BY ALL")
+    documents = read("SELECT * FROM marts.customer_documents ORDER BY ALL")
+    months = read("SELECT period FROM audit.allocated_periods ORDER BY 1")
+    assert documents and months
+    con = duckdb.connect(str(work))
+    con.execute("DROP TABLE marts.customer_documents")
+    con.close()
+    capsys.readouterr()
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(months)} month(s) to re-allocate" in out
+    assert "first allocation: " + ", ".join(m for (m,) in months) in out
+    assert read("SELECT * FROM marts.customer_documents ORDER BY ALL") == documents
+    assert read("SELECT * FROM marts.customer_profitability ORDER BY ALL") == profitability
+    assert cli.main(["run", *_args(project)]) == 0  # then nothing is left to do
+    assert "Nothing new" in capsys.readouterr().out
 
 
 def _steps_of_last_run(project) -> set[str]:

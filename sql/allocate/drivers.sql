@@ -108,31 +108,11 @@ event_drivers as not materialized (
         and sm.flags is not distinct from ev.flags
 ),
 
-ledger_documents as (
-    -- one row per customer and document: counting documents then needs no count(distinct)
-    select
-        l.customer_id,
-        l.document_type,
-        l.document_id,
-        count(*) as lines,
-        sum(l.quantity) as units,
-    from raw.sales_ledger as l
-    cross join period_params as p
-    where l.posting_date >= p.period_start and l.posting_date < p.period_end
-    group by all
-),
-
 ledger as (
-    select
-        customer_id,
-        coalesce(sum(lines) filter (where document_type = 'invoice'), 0)::bigint as invoice_lines,
-        coalesce(sum(lines) filter (where document_type = 'credit_note'), 0)::bigint
-            as credit_note_lines,
-        count(document_id) filter (where document_type = 'invoice') as invoices,
-        count(document_id) filter (where document_type = 'credit_note') as credit_notes,
-        coalesce(sum(units) filter (where document_type = 'invoice'), 0) as units,
-    from ledger_documents
-    group by all
+    -- the month's lines, documents and units per customer (allocate/customer_documents.sql)
+    select * exclude (period),
+    from marts.customer_documents
+    where period = (select period from period_params)
 ),
 
 ledger_units as (

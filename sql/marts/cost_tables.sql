@@ -53,6 +53,19 @@ create table if not exists marts.allocation_reconciliation (
     period_status                       varchar not null
 );
 
+-- Internal, not published: the month's ledger lines, documents and units per customer, written
+-- by the allocation (allocate/customer_documents.sql) for its ledger drivers and read by
+-- customer_profitability for its orders and credit notes.
+create table if not exists marts.customer_documents (
+    period              varchar not null,
+    customer_id         varchar not null,
+    invoice_lines       bigint not null,
+    credit_note_lines   bigint not null,
+    invoices            bigint not null,    -- distinct invoice documents
+    credit_notes        bigint not null,    -- distinct credit-note documents
+    units               decimal(38, 4) not null  -- quantity invoiced
+);
+
 -- Build numbers order every rebuild of a month's table (allocation, marts) without trusting the
 -- clock: a table is stale when an input month it reads has a higher build number than its own.
 create sequence if not exists audit.build_seq start 1;

@@ -42,15 +42,14 @@ sums as (
     group by all
 ),
 
--- Documents are counted once per customer and month, whatever their lines.
+-- Documents are counted once per customer and month, whatever their lines: by the month's
+-- allocation (allocate/customer_documents.sql), which reads the same lines and always runs
+-- before this when one of them changed. Every customer with a line has a row there: a missing
+-- one would drop the customer's revenue here, which the run's tie-out to the ledger reports.
 documents as (
-    select
-        period,
-        customer_id,
-        count(*) filter (document_type = 'invoice') as orders,
-        count(*) filter (document_type = 'credit_note') as credit_notes,
-    from (select distinct period, customer_id, document_type, document_id from lines)
-    group by all
+    select period, customer_id, invoices as orders, credit_notes,
+    from marts.customer_documents
+    where period in (select period from mart_targets)
 ),
 
 ledger as (
