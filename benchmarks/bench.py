@@ -431,6 +431,8 @@ def summarise(args, customers, volume, generated, floors, builds, daily) -> dict
             for asset in (daily[0].assets if daily else {})
         },
         "daily_peak_rss_gb": max((d.peak_rss_gb for d in daily), default=None),
+        # each daily run's peak and the step it was reached in, in the order the runs came
+        "daily_peak_rss_runs": [[d.peak_rss_gb, d.peak_rss_step] for d in daily],
         "daily_to_build": round(daily_s / build_s, 4) if daily_s else None,
     }
 

@@ -45,6 +45,9 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert results["full_build_peak_rss_step"], results
     assert "peak RSS " in done.stdout
     assert len(results["daily_runs"]) == 1
+    # each daily run's peak, and where it was reached; the largest is the one reported
+    [(daily_peak, daily_step)] = results["daily_peak_rss_runs"]
+    assert daily_peak == results["daily_peak_rss_gb"] > 0 and daily_step
     assert results["full_build_step_seconds"]["allocate_cost_to_serve"] > 0
     assert set(results["daily_step_seconds"]) <= set(results["full_build_step_seconds"])
     assert "marts__from_customer_profitability" in results["daily_step_seconds"]
