@@ -347,6 +347,47 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     assert "cost_model.yaml: unknown key(s) ['bogus']" in capsys.readouterr().err
 
 
+def test_late_ledger_lines_recount_the_closed_months_orders(project, capsys):
+    """customer_profitability's orders and credit notes come from the allocation's count of the
+    month's documents: late lines for a closed month, a correction that moves a line to another
+    document among them, are counted before the mart is rebuilt."""
+    assert cli.main(["run", *_args(project)]) == 0
+    late = project["landing"] / "sales_ledger" / "sales_ledger_2025-03-02.csv"
+    late.write_text(
+        "line_id,document_id,document_type,posting_date,customer_id,product_id,quantity,"
+        "gross_amount,discount_amount,cogs_amount,currency,channel\n"
+        "L90,INV90,invoice,2025-01-20,C001,P1,1,10.00,0.00,6.00,USD,web\n"
+        "L91,INV90,invoice,2025-01-20,C001,P2,1,20.00,0.00,12.00,USD,web\n"
+        "L92,CN90,credit_note,2025-01-21,C001,P1,-1,-10.00,0.00,-6.00,USD,web\n"
+        "L1,INV91,invoice,2025-01-02,C001,P1,10,100.00,5.00,60.00,USD,EDI\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert cli.main(["run", *_args(project)]) == 0
+    assert "late data for a closed month: 2025-01" in capsys.readouterr().out
+    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    try:
+        documents = con.execute(
+            "SELECT strftime(posting_date, '%Y-%m'), customer_id, "
+            "count(DISTINCT document_id) FILTER (document_type = 'invoice'), "
+            "count(DISTINCT document_id) FILTER (document_type = 'credit_note') "
+            "FROM raw.sales_ledger GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        mart = con.execute(
+            "SELECT period, customer_id, orders, credit_notes FROM marts.customer_profitability "
+            "WHERE invoice_lines + credit_note_lines > 0 ORDER BY ALL"
+        ).fetchall()
+        c001 = con.execute(
+            "SELECT orders, credit_notes FROM marts.customer_profitability "
+            "WHERE period = '2025-01' AND customer_id = 'C001'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert mart == documents
+    # INV1 (L2 left), INV90 and INV91 (L1 moved there); CN1 and CN90
+    assert c001 == [(3, 2)]
+
+
 def test_a_store_allocated_before_customer_documents_allocates_every_month_again(project, capsys):
     """marts.customer_documents is written by the allocation and read by
     customer_profitability: a store made before it existed allocates every month again at the
