@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -975,11 +976,31 @@ def test_months_two_at_a_time_give_what_one_at_a_time_gives(tmp_path):
     assert results[0] == results[1]
 
 
-def test_after_a_failed_month_no_further_month_starts(tmp_path):
+def test_after_a_failed_month_no_further_month_starts(tmp_path, monkeypatch):
     """March has cost but no capacity: its transaction rolls back, the month running beside it
-    commits, and no later month starts; the error is raised once both have finished."""
+    commits, and no later month starts; the error is raised once both have finished.
+
+    Which month runs beside March depends on which of January and February finishes first; so
+    March reports its error only once April has started (else, on a machine where March fails
+    before February finishes, April would not start at all, and the test would depend on the
+    machine's timing)."""
     cost_model = h.model(tmp_path, TIME_EQUATION_MODEL)
     con = _months_store(tmp_path / "w.duckdb", lambda period: 0 if period == "2025-03" else 480)
+    april_started = threading.Event()
+    bind_period, check_capacity = allocate.bind_period, allocate._check_capacity
+
+    def bind(con, period, status):
+        if period == "2025-04":
+            april_started.set()
+        bind_period(con, period, status)
+
+    def check(con, model, period):
+        if period == "2025-03":
+            assert april_started.wait(60), "April never started beside March"
+        check_capacity(con, model, period)
+
+    monkeypatch.setattr(allocate, "bind_period", bind)
+    monkeypatch.setattr(allocate, "_check_capacity", check)
     periods = [allocate.PeriodOutcome(p, "closed", "test") for p in MONTHS]
     done = []
     with pytest.raises(allocate.AllocationError, match="2025-03"):
