@@ -38,6 +38,9 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert results["full_build_seconds"] > 0 and results["floor_seconds"] > 0
     # the floor ran before the build and after it, and the ratio uses their median
     assert len(results["floor_runs"]) == 2
+    # and once more after the daily runs, apart from the ratio
+    assert results["floor_after_daily_seconds"] > 0
+    assert "floor after the daily runs: " in done.stdout
     assert abs(results["floor_seconds"] - sum(results["floor_runs"]) / 2) <= 0.01
     assert set(results["stage_seconds"]) == {"ingest", "validate", "allocate", "marts", "publish"}
     assert results["full_build_peak_rss_gb"] > 0
