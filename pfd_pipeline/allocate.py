@@ -64,10 +64,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("delete from audit.allocated_periods")
 
 
+def month_bounds(period: str) -> tuple[dt.date, dt.date]:
+    """A month 'YYYY-MM' as its first day and the first day after it."""
+    year, month = (int(x) for x in period.split("-"))
+    return dt.date(year, month, 1), dt.date(year + month // 12, month % 12 + 1, 1)
+
+
 def period_status(period: str, today: dt.date, close_after_days: int) -> str:
     """A month is open until `close_after_days` days after its end, then closed."""
-    year, month = (int(x) for x in period.split("-"))
-    next_month = dt.date(year + month // 12, month % 12 + 1, 1)
+    _, next_month = month_bounds(period)
     return "open" if today < next_month + dt.timedelta(days=close_after_days) else "closed"
 
 
@@ -126,9 +131,7 @@ def pending_periods(
 def has_rows(con: duckdb.DuckDBPyConnection, period: str) -> bool:
     """Whether the month has a ledger line, an event or a resource cost (the raw tables are
     clustered by day, so the date range skips all but the month's row groups)."""
-    year, month = (int(x) for x in period.split("-"))
-    start = dt.date(year, month, 1)
-    end = dt.date(year + month // 12, month % 12 + 1, 1)
+    start, end = month_bounds(period)
     return con.execute(
         """
         select exists (
@@ -220,9 +223,7 @@ def allocate_period(
 def bind_period(con: duckdb.DuckDBPyConnection, period: str, status: str) -> None:
     """The one-row temp table period_params (period, its first day, the first day after it,
     open or closed) that the allocation's SQL reads."""
-    year, month = (int(x) for x in period.split("-"))
-    start = dt.date(year, month, 1)
-    end = dt.date(year + month // 12, month % 12 + 1, 1)
+    start, end = month_bounds(period)
     con.execute(
         "create or replace temp table period_params as "
         "select $period as period, $start::date as period_start, $end::date as period_end, "

@@ -11,13 +11,13 @@ The arithmetic is in sql/marts/<table>.sql; this module binds the months and the
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import duckdb
 
+from pfd_pipeline.allocate import month_bounds
 from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
@@ -229,8 +229,8 @@ TEMP_VIEWS = ("trend_windows", "trend_series", "clv_buyers")  # each before thos
 
 def _bind(con: duckdb.DuckDBPyConnection, periods: list[str], settings: MartSettings) -> None:
     """The months to rebuild (temp table mart_targets) and the settings (mart_params)."""
-    starts = [dt.date(int(p[:4]), int(p[5:7]), 1) for p in periods]
-    ends = [dt.date(d.year + d.month // 12, d.month % 12 + 1, 1) for d in starts]
+    bounds = [month_bounds(p) for p in periods]
+    starts, ends = [start for start, _ in bounds], [end for _, end in bounds]
     con.execute(
         "create or replace temp table mart_targets as "
         "select unnest($periods::varchar[]) as period, unnest($starts::date[]) as period_start, "

@@ -40,6 +40,7 @@ def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path
     assert len(results["floor_runs"]) == 2
     # and once more after the daily runs, apart from the ratio
     assert results["floor_after_daily_seconds"] > 0
+    assert (tmp_path / "work" / "floor_after_daily.parquet").exists()  # not floor.parquet, below
     assert "floor after the daily runs: " in done.stdout
     assert abs(results["floor_seconds"] - sum(results["floor_runs"]) / 2) <= 0.01
     assert set(results["stage_seconds"]) == {"ingest", "validate", "allocate", "marts", "publish"}
