@@ -18,7 +18,6 @@ from functools import partial
 import duckdb
 
 from pfd_pipeline.allocate import month_bounds
-from pfd_pipeline.clv import stage_scores
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import run_in_order, table_exists
@@ -80,7 +79,7 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
             "customer_profitability",
             ALL_EARLIER_MONTHS,
             also_writes=("clv_model_fit",),
-            prepare=stage_scores,
+            prepare=stage_clv_scores,
         ),
         Mart(
             "customer_value_matrix",
@@ -95,6 +94,15 @@ def marts(settings: MartSettings) -> tuple[Mart, ...]:
             reads=("customer_tiers", "customer_trends"),
         ),
     )
+
+
+def stage_clv_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
+    """clv.stage_scores, its module imported only now: it imports scipy, about 0.5 s of Python
+    that every `pfd run` paid at start-up, before the first step, though only the lifetime-value
+    mart needs it, several seconds later. The runner imports it beside the run's first steps."""
+    from pfd_pipeline.clv import stage_scores
+
+    stage_scores(con, settings, many)
 
 
 def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:

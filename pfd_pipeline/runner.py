@@ -73,9 +73,10 @@ def _run(
             + commercial_summary(settings.published_db)
             + report_line(settings)
         )
-    # The report's charts import matplotlib (0.4 s of Python), first needed by whale_curve;
-    # imported on a thread of its own, it runs while the first steps wait on DuckDB and polars.
-    Thread(target=import_module, args=("pfd_pipeline.charts",), daemon=True).start()
+    # The report's charts import matplotlib (0.4 s of Python), first needed by whale_curve, and
+    # the lifetime-value models scipy (0.5 s); imported on a thread of their own, they load
+    # while the first steps wait on DuckDB and polars.
+    Thread(target=_import_later_modules, daemon=True).start()
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
     keys = asset_keys(list(defs.assets))
@@ -121,6 +122,14 @@ def _run(
 
 STAGES = ("ingest", "validate", "allocate", "marts", "publish")
 RUN_STATS_FILE = "last_run_stats.json"
+
+
+def _import_later_modules() -> None:
+    for module in LATER_MODULES:
+        import_module(module)
+
+
+LATER_MODULES = ("pfd_pipeline.charts", "pfd_pipeline.clv")
 
 
 def stage_seconds(

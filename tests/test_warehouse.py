@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from decimal import Decimal
 
 import duckdb
 import pytest
 
+from pfd_pipeline.definitions import CHECKPOINT_THRESHOLD, MAX_VACUUM_TASKS
 from pfd_pipeline.warehouse import checkpoint_alongside, run_in_order, run_on_cursors
 
 
@@ -174,3 +176,45 @@ def test_a_failed_checkpoint_is_reported_not_raised(tmp_path):
         ran.append(True)
     assert ran == [True]
     assert len(failures) == 1 and "closed" in failures[0].lower()
+
+
+@pytest.mark.parametrize("rows", [5_000, 130_000])  # a month's rows: under and over a row group
+def test_a_month_rewritten_again_and_again_leaves_no_rows_behind(tmp_path, rows):
+    """The work store does without DuckDB's merging of row groups (MAX_VACUUM_TASKS). What a
+    month's earlier versions occupied must still be given back, or a store rebuilt daily would
+    grow with every run: a row group whose rows are all deleted is dropped at the checkpoint.
+    Rewriting a closed month (late data) and the open month (a daily run) again and again
+    leaves the same row groups, only the live rows stored, and a file that does not grow."""
+    path = tmp_path / "work.duckdb"
+    config = {"max_vacuum_tasks": MAX_VACUUM_TASKS, "checkpoint_threshold": CHECKPOINT_THRESHOLD}
+    con = duckdb.connect(str(path), config=config)
+    con.execute("CREATE TABLE m (period VARCHAR, customer_id VARCHAR, amount DECIMAL(18, 2))")
+    insert = (
+        "INSERT INTO m SELECT $period, 'C' || lpad(range::VARCHAR, 7, '0'), "
+        "(range + $version) * 1.25 FROM range($rows)"
+    )
+
+    def rewrite(period: str, version: int) -> tuple[int, int, int]:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM m WHERE period = $period", {"period": period})
+        con.execute(insert, {"period": period, "version": version, "rows": rows})
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        groups, stored = con.execute(  # rows held in storage, deleted ones included
+            "SELECT count(DISTINCT row_group_id), sum(count) FROM pragma_storage_info('m') "
+            "WHERE column_id = 0 AND segment_type <> 'VALIDITY'"
+        ).fetchall()[0]
+        return groups, stored, path.stat().st_size
+
+    for month in range(1, 7):
+        rewrite(f"2026-{month:02d}", 0)
+    states = []
+    for version in range(1, 10):
+        rewrite("2026-03", version)
+        states.append(rewrite("2026-06", version))
+    assert len({groups for groups, _, _ in states}) == 1, states
+    assert {stored for _, stored, _ in states} == {6 * rows}, states
+    sizes = [size for _, _, size in states]
+    assert max(sizes[3:]) <= max(sizes[:3]), sizes
+    latest = con.execute("SELECT count(*), sum(amount) FROM m WHERE period = '2026-06'")
+    assert latest.fetchall() == [(rows, sum(i + 9 for i in range(rows)) * Decimal("1.25"))]
