@@ -56,12 +56,17 @@ class PeriodOutcome:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    new_documents = not table_exists(con, "marts.customer_documents")
+    upgrade = allocated_before_documents(con)
     con.execute(load_sql("marts/cost_tables"))
-    # A warehouse allocated before the table existed: allocate every month again to fill it
-    # (customer_profitability reads its months).
-    if new_documents:
+    if upgrade:  # every month is allocated again, which fills the table
         con.execute("delete from audit.allocated_periods")
+
+
+def allocated_before_documents(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store was allocated before marts.customer_documents existed: then every
+    allocated month must be allocated again to fill it (customer_profitability reads its
+    months). `ensure_tables` acts on it; the run's plan reads it (read-only) to say so."""
+    return not table_exists(con, "marts.customer_documents")
 
 
 def month_bounds(period: str) -> tuple[dt.date, dt.date]:

@@ -119,7 +119,7 @@ def make_plan(settings: Settings) -> Plan:
 def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
     """Months the allocation would rebuild although no file is new (cost model edited, or a
     month that closed since the last run)."""
-    from pfd_pipeline.allocate import pending_periods
+    from pfd_pipeline.allocate import allocated_before_documents, pending_periods
     from pfd_pipeline.cost_model import CostModelError, load_cost_model
 
     if not settings.work_db.exists():
@@ -137,7 +137,7 @@ def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
         )
         if not all(table_exists(con, t) for t in needed):
             return ()
-        if not table_exists(con, "marts.customer_documents"):  # allocated before it existed
+        if allocated_before_documents(con):
             return tuple(
                 r[0]
                 for r in con.execute(

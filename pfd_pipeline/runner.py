@@ -124,12 +124,12 @@ STAGES = ("ingest", "validate", "allocate", "marts", "publish")
 RUN_STATS_FILE = "last_run_stats.json"
 
 
+LATER_MODULES = ("pfd_pipeline.charts", "pfd_pipeline.clv")
+
+
 def _import_later_modules() -> None:
     for module in LATER_MODULES:
         import_module(module)
-
-
-LATER_MODULES = ("pfd_pipeline.charts", "pfd_pipeline.clv")
 
 
 def stage_seconds(
