@@ -31,6 +31,7 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
+from pfd_pipeline import marts
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.warehouse import execute_with_frame
@@ -407,13 +408,19 @@ def fit_sample(customers: int) -> np.ndarray:
     return np.arange(0, customers, step)
 
 
-def stage_inputs(con: duckdb.DuckDBPyConnection, many: bool) -> None:
+def stage_inputs(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
     """Temp table clv_inputs for the months in mart_targets (sql/marts/clv_inputs.sql), from
     what each customer's window adds up to (temp view clv_buyers): for many months at once from
-    one grid of running totals (clv_buyers_grid.sql), for a few (a daily run's one) by joining
-    each month end to its window (clv_buyers.sql), which costs a fraction of the grid; the same
-    rows either way."""
-    buyers_sql = "marts/clv_buyers_grid" if many else "marts/clv_buyers"
+    one grid of running totals (clv_buyers_grid.sql), for a few (a daily run's one) from the two
+    parts of each window, the months before the month end and the month itself
+    (clv_parts.sql, marts.stage_parts: the earlier part kept from the month's first daily run),
+    which costs a fraction of the grid; the same rows either way."""
+    if many:
+        buyers_sql = "marts/clv_buyers_grid"
+    else:
+        month_only = marts.kept_part_usable(con, marts.CLV_PARTS, settings)
+        marts.stage_parts(con, marts.CLV_PARTS, settings, month_only)
+        buyers_sql = "marts/clv_buyers"
     con.execute("create or replace temp view clv_buyers as " + load_sql(buyers_sql))
     con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
 
@@ -422,7 +429,7 @@ def stage_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: b
     """Fit both models once per month in mart_targets on the inputs (`stage_inputs`; `many`:
     many months at once) and leave the results in temp tables clv_inputs, clv_scores (per
     customer) and clv_fits (per month) for sql/marts/customer_lifetime_value.sql."""
-    stage_inputs(con, many)
+    stage_inputs(con, settings, many)
     # The inputs are read one month end at a time: all 24 months of them at once (4.8 million
     # rows at 200,000 customers) added about 1 GB to the step that sets the full build's peak.
     periods = [

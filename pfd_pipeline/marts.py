@@ -107,21 +107,140 @@ def stage_clv_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, man
 
 def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
     """Temp table tier_windows for customer_tiers: each customer's totals over the trailing
-    window of every month in mart_targets, from one grid for many months at once, else by
-    joining each month to its window (cheaper for a few); the same rows either way."""
-    sql = "marts/tier_windows_grid" if many else "marts/tier_windows"
+    window of every month in mart_targets, from one grid for many months at once, else from the
+    two parts of each window (`stage_parts`); the same rows either way."""
+    if many:
+        sql = "marts/tier_windows_grid"
+    else:
+        stage_parts(con, TIER_PARTS, settings, kept_part_usable(con, TIER_PARTS, settings))
+        sql = "marts/tier_windows"
     con.execute("create or replace temp table tier_windows as " + load_sql(sql))
 
 
 def stage_trend_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
     """Temp view trend_windows for customer_trends: each customer's window sums and run of months
-    declining for every month in mart_targets, from one grid for many months at once, else by
-    joining each month to its windows (cheaper for a few); the same rows either way, from the
-    same months of customer_profitability (temp view trend_series). Views, not tables:
-    customer_trends.sql reads them as part of its own statement."""
-    sql = "marts/trend_windows_grid" if many else "marts/trend_windows"
+    declining for every month in mart_targets, from one grid for many months at once, else from
+    the two parts of each window (`stage_parts`); the same rows either way, from the same months
+    of customer_profitability (temp view trend_series; only the months in mart_targets when
+    their earlier parts are kept). Views, not tables: customer_trends.sql reads them as part of
+    its own statement."""
+    month_only = not many and kept_part_usable(con, TREND_PARTS, settings)
+    con.execute(
+        "create or replace temp table trend_span as " + load_sql("marts/trend_span"),
+        {"month_only": month_only},
+    )
     con.execute("create or replace temp view trend_series as " + load_sql("marts/trend_series"))
+    if many:
+        sql = "marts/trend_windows_grid"
+    else:
+        stage_parts(con, TREND_PARTS, settings, month_only)
+        sql = "marts/trend_windows"
     con.execute("create or replace temp view trend_windows as " + load_sql(sql))
+
+
+@dataclass(frozen=True)
+class WindowParts:
+    """A mart's window sums for a few months, in two parts per month: its months before the
+    month (`earlier`) and the month itself (temp table `table`, sql/marts/<table>.sql, with
+    $month_only), added up by the mart's window SQL. The earlier part of the latest month is
+    kept in `kept`, so that the next daily runs, which rebuild only that month, read the month
+    alone: the windows read 12 to 24 months of customer_profitability, and only the last changes
+    from one day to the next."""
+
+    table: str
+    kept: str
+    # whether the SQL takes $month_only itself (trend_parts.sql reads the months of temp table
+    # trend_span, which its caller bounds)
+    bounds_itself: bool = True
+
+
+TIER_PARTS = WindowParts("tier_parts", "marts.tier_earlier_months")
+TREND_PARTS = WindowParts("trend_parts", "marts.trend_earlier_months", bounds_itself=False)
+CLV_PARTS = WindowParts("clv_parts", "marts.clv_earlier_months")
+# Part of what a kept earlier part was made with: raise it when a parts SQL file changes what it
+# computes, so that parts kept by the code before are not read.
+PARTS_VERSION = 1
+
+
+def _parts_settings(settings: MartSettings) -> str:
+    return f"{settings.fingerprint()};parts_version={PARTS_VERSION}"
+
+
+def kept_part_usable(
+    con: duckdb.DuckDBPyConnection, parts: WindowParts, settings: MartSettings
+) -> bool:
+    """Whether `parts.kept` holds the earlier part of the one month in mart_targets, made with
+    these settings, and no month before it has been rebuilt in customer_profitability since (every
+    table the parts read, customer_months included, is rebuilt with its months). A part with no
+    rows is not kept: it is made again, which costs nothing."""
+    if not table_exists(con, parts.kept):
+        return False
+    return bool(
+        con.execute(
+            """
+            with kept as (
+                select
+                    any_value(period) as period,
+                    any_value(_build_id) as build_id,
+                    any_value(_settings) as settings,
+                from """
+            + parts.kept
+            + """
+            )
+            select
+                k.settings = $settings
+                and (select count(*) from mart_targets) = 1
+                and k.period = (select min(period) from mart_targets)
+                and not exists (
+                    select 1 from audit.table_builds as b
+                    where b.table_name = 'customer_profitability'
+                        and b.period < k.period
+                        and b.build_id > k.build_id
+                )
+            from kept as k
+            """,
+            {"settings": _parts_settings(settings)},
+        ).fetchall()[0][0]
+    )
+
+
+def stage_parts(
+    con: duckdb.DuckDBPyConnection, parts: WindowParts, settings: MartSettings, month_only: bool
+) -> None:
+    """Temp table `parts.table` for the months in mart_targets. `month_only` (the earlier part
+    is kept and usable, `kept_part_usable`): the month's part is made and the kept earlier part
+    added; else both parts are made, and the earlier part of the latest month of
+    customer_profitability, when it is among them, is kept for the next runs (in the mart's
+    transaction: kept only if the mart is rebuilt), with a build number that tells whether a
+    month before it was rebuilt since."""
+    con.execute(
+        "create or replace temp table " + parts.table + " as " + load_sql("marts/" + parts.table),
+        {"month_only": month_only} if parts.bounds_itself else {},
+    )
+    if month_only:
+        con.execute(
+            "insert into "
+            + parts.table
+            + " select * exclude (_build_id, _settings) from "
+            + parts.kept
+        )
+        return
+    latest = _latest_month(con)
+    targets = {r[0] for r in con.execute("select period from mart_targets").fetchall()}
+    if latest not in targets:
+        return
+    build_id = con.execute("select nextval('audit.build_seq')").fetchall()[0][0]
+    con.execute(
+        "create or replace table " + parts.kept + " as select *, $build_id as _build_id, "
+        "$settings as _settings from " + parts.table + " where earlier and period = $period",
+        {"build_id": build_id, "settings": _parts_settings(settings), "period": latest},
+    )
+
+
+def _latest_month(con: duckdb.DuckDBPyConnection) -> str | None:
+    return con.execute(
+        "select max(period) from audit.table_builds where table_name = 'customer_profitability'"
+    ).fetchall()[0][0]
 
 
 MART_NAMES = tuple(m.name for m in marts(MartSettings()))
@@ -231,7 +350,16 @@ def rebuild(
 
 
 # left by clv.stage_scores, stage_tier_windows and stage_trend_windows, dropped by rebuild
-TEMP_TABLES = ("clv_inputs", "clv_scores", "clv_fits", "tier_windows")
+TEMP_TABLES = (
+    "clv_inputs",
+    "clv_scores",
+    "clv_fits",
+    "tier_windows",
+    "tier_parts",
+    "trend_parts",
+    "trend_span",
+    "clv_parts",
+)
 TEMP_VIEWS = ("trend_windows", "trend_series", "clv_buyers")  # each before those it reads
 
 

@@ -84,7 +84,7 @@ def fixed_scores(values: dict[str, float], status: str = "fixed"):
     month's fit has `status` and counts every customer with orders as fitted."""
 
     def prepare(con, settings, many: bool) -> None:
-        stage_inputs(con, many)
+        stage_inputs(con, settings, many)
         inputs = con.execute(
             "select period, customer_id, cost_to_serve_per_order::double from clv_inputs"
         ).fetchall()

@@ -349,10 +349,11 @@ def test_clv_settings_change_the_fingerprint(tmp_path):
 
 
 def test_clv_inputs_for_few_months_match_the_grid(con):
-    """clv_buyers.sql (each month end joined to its window, for a daily run's month) gives the
-    inputs clv_buyers_grid.sql (running totals on a grid, for many months) gives: credit notes, gaps
-    of months without orders, a customer who stops, one who starts late and one whose credit
-    note comes months before the first purchase included."""
+    """clv_buyers.sql (the two parts of each month end's window added up, for a daily run's
+    month, also from the earlier part kept) gives the inputs clv_buyers_grid.sql (running totals
+    on a grid, for many months) gives: credit notes, gaps of months without orders, a customer
+    who stops, one who starts late and two whose credit note comes months before the first
+    purchase included, one of them first buying in the month itself."""
     tiny_case(con)
     for i in range(12):
         cid = f"C{i:02d}"
@@ -367,6 +368,10 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
     line(con, "CN-r", "2024-11-20", "CN", -30, -20, credit=True)
     line(con, "CN-1", "2025-01-15", "CN", 100, 60)
     line(con, "CN-2", "2025-04-02", "CN", 80, 50)
+    # and one whose first purchase is in the last month, after a credit note months before
+    customer(con, "CL", "2023-01-01")
+    line(con, "CL-r", "2025-02-10", "CL", -30, -20, credit=True)
+    line(con, "CL-1", "2025-06-05", "CL", 90, 40)
     costs = {"2024-12": {"C01": 7}, "2025-02": {"C02": 11, "C03": 5}}
     for month in ("2024-11", "2024-12", "2025-03", "2025-04", "2025-05", "2025-06"):
         allocated(con, month, costs.get(month, {}))
@@ -381,12 +386,17 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
     assert len(periods) >= 6
     for targets in (periods, periods[-1:], periods[2:3]):
         marts._bind(con, targets, ONE_MONTH)
-        got = {}
-        for many in (True, False):
-            clv.stage_inputs(con, many)
-            got[many] = con.execute("select * from clv_inputs order by all").fetchall()
-        assert got[True] and got[True] == got[False], targets
-        assert {r[0] for r in got[True]} == set(targets)
+        got = []
+        # the grid; both parts of each window; for the latest month alone, its earlier part
+        # kept by the time before
+        for many in (True, False, False):
+            clv.stage_inputs(con, ONE_MONTH, many)
+            got.append(con.execute("select * from clv_inputs order by all").fetchall())
+        assert got[0] and got[0] == got[1] == got[2], targets
+        assert {r[0] for r in got[0]} == set(targets)
+        if targets == periods[-1:]:
+            assert marts.kept_part_usable(con, marts.CLV_PARTS, ONE_MONTH)
+            assert ("2025-06", "CL") in {(r[0], r[1]) for r in got[0]}
 
 
 def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):
@@ -396,7 +406,7 @@ def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):
     customers = 130_000
     k = np.arange(customers)
 
-    def inputs(con, many):
+    def inputs(con, settings, many):
         for period in ("2026-09", "2026-10"):
             frame = pl.DataFrame(
                 {
@@ -541,7 +551,7 @@ def test_months_scored_at_once_give_what_one_at_a_time_gives(con, monkeypatch):
     k = np.arange(2_000)
     periods = [f"2026-{m:02d}" for m in range(3, 9)]
 
-    def inputs(con, many):
+    def inputs(con, settings, many):
         frames = [
             pl.DataFrame(
                 {

@@ -9,11 +9,10 @@ import time
 from decimal import Decimal as D  # noqa: N817 (short, read in long tables of amounts)
 
 import pytest
-from mart_helpers import JANUARY, add_month, allocated_month, build, mart_store, rows
+from mart_helpers import DEFAULTS, JANUARY, add_month, allocated_month, build, mart_store, rows
 
 from pfd_pipeline import marts
 from pfd_pipeline.settings import MartSettings
-from pfd_pipeline.sql import load_sql
 
 ONE_MONTH = dataclasses.replace(MartSettings(), window_months=1)
 
@@ -325,12 +324,15 @@ def test_tier_windows_of_many_months_at_once_match_month_by_month(window_months)
         periods = sorted(_trend_months(series))
         for targets in (periods, periods[2:], periods[-1:]):
             marts._bind(con, targets, settings)
-            got = {
-                sql: con.execute(load_sql(f"marts/{sql}") + " order by all").fetchall()
-                for sql in ("tier_windows", "tier_windows_grid")
-            }
-            assert got["tier_windows"], targets
-            assert got["tier_windows"] == got["tier_windows_grid"], targets
+            got = []
+            # many months at once; a few, from both parts; again, the latest month's earlier
+            # part kept by the time before
+            for many in (True, False, False):
+                marts.stage_tier_windows(con, settings, many)
+                got.append(con.execute("select * from tier_windows order by all").fetchall())
+            assert got[0], targets
+            assert got[0] == got[1] == got[2], targets
+        assert marts.kept_part_usable(con, marts.TIER_PARTS, settings)
 
 
 def test_every_mart_built_for_many_months_at_once_is_written_in_month_order(con):
@@ -523,3 +525,87 @@ def test_a_rebuild_leaves_no_temp_tables_or_views_behind(monkeypatch, con, many)
     with pytest.raises(RuntimeError, match="after the prepare steps"):
         marts.rebuild(con, failing, ["2025-03"], ONE_MONTH, "run")
     assert _temporary(con) == []
+
+
+def test_a_daily_run_reads_the_earlier_parts_it_kept_and_gets_what_a_full_build_gets(
+    monkeypatch,
+):
+    """A month's first rebuild on its own keeps the earlier parts of its windows (tiers, trends,
+    CLV inputs); the next reads them and the month alone. Every mart then holds what a store
+    built at once from the same rows holds: with declines, gaps, customers new in the month and
+    a credit note. Late data for an earlier month, or other settings, and the kept parts are not
+    read; a rebuild of two months then gives what a fresh build gives too."""
+    series = {
+        "UP": [10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36],
+        "DOWN": [40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14],
+        "GAPS": [10, None, 12, None, None, 20, 5, None, 7, 3, None, 2, 1, None],
+        "LATE": [None] * 9 + [-5, 10, 30, 25, 20],
+        "GONE": [30, 25, 20, None, None, None, None, None, None, None, None, None, None, 4],
+        "BOUNCE": [30, 28, 26, 27, 25, 24, 23, 22, 25, 21, 20, 19, 18, 17],
+    }
+    months = sorted(_trend_months(series).items())
+    last, before = months[-1][0], months[-2][0]
+    days = [
+        (last, {"NEW": (500, 0, 200, 50)}),  # the month's first daily run keeps the parts
+        (last, {"UP2": (300, 10, 100, 20), "DOWN": (200, 0, 150, 90)}),  # reads them
+    ]
+    late = (before, {"GONE": (700, 0, 300, 400)})
+    calls = []
+    stage_parts = marts.stage_parts
+
+    def spy(con, parts, settings, month_only):
+        calls.append((parts.table, month_only))
+        stage_parts(con, parts, settings, month_only)
+
+    monkeypatch.setattr(marts, "stage_parts", spy)
+
+    def credit_note(con):
+        con.execute(
+            "insert into raw.sales_ledger values ('CN', 'DCN', 'credit_note', ?, 'UP', 'P1', -1, "
+            "-100, 0, -40, 'EUR', 'web', 0, 1, 1)",
+            [f"{last}-03"],
+        )
+
+    def tables(con):
+        return {
+            t: con.execute(f"select * from marts.{t} order by all").fetchall()
+            for t in marts.MART_TABLES
+        }
+
+    def fresh(*added):
+        for con in mart_store():
+            credit_note(con)
+            for period, customers in months:
+                add_month(con, period, customers)
+            for period, customers in added:
+                add_month(con, period, customers)
+            build(con)
+            return tables(con)
+
+    for con in mart_store():
+        credit_note(con)
+        for period, customers in months:
+            add_month(con, period, customers)
+        build(con)
+        assert calls == []  # fourteen months at once: the grids
+        for period, customers in days:
+            add_month(con, period, customers)
+            assert build(con)["customer_trends"] == [last]
+        parts = ("tier_parts", "trend_parts", "clv_parts")
+        assert sorted(calls) == sorted([(p, False) for p in parts] + [(p, True) for p in parts])
+        assert tables(con) == fresh(*days)
+
+        marts._bind(con, [last], DEFAULTS)
+        assert marts.kept_part_usable(con, marts.TREND_PARTS, DEFAULTS)
+        other = dataclasses.replace(DEFAULTS, window_months=6)
+        assert not marts.kept_part_usable(con, marts.TIER_PARTS, other)
+        add_month(con, *late)
+        profitability = marts.marts(DEFAULTS)[0]
+        marts.rebuild(con, profitability, [before], DEFAULTS, "late")
+        marts._bind(con, [last], DEFAULTS)
+        for kind in (marts.TIER_PARTS, marts.TREND_PARTS, marts.CLV_PARTS):
+            assert not marts.kept_part_usable(con, kind, DEFAULTS)
+        calls.clear()
+        assert build(con)["customer_trends"] == [before, last]
+        assert set(calls) == {(p, False) for p in parts}
+        assert tables(con) == fresh(*days, late)

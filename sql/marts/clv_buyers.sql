@@ -1,85 +1,54 @@
 -- What clv_buyers_grid.sql gives (temp view clv_buyers, read by clv_inputs.sql), for a few
--- month ends (the daily run's one): each month end is joined to the customer-months of its own
--- window and they are added up per customer, which for one month end costs a fraction of the
--- grid of running totals that clv_buyers_grid.sql lays out for many. The two must give the same
--- rows (a test checks).
+-- month ends (the daily run's one): the two parts of each window (temp table clv_parts,
+-- clv_parts.sql: the months before the month end, and the month itself) added up per customer.
+-- The two must give the same rows (a test checks).
+--
+-- The window's first purchase is the earlier part's when it has one, else the month's. The
+-- margin before it (credit notes only) is the earlier part's before its first purchase, or, when
+-- the first purchase is in the month, all of the earlier part's margin (none of its months has
+-- a purchase) and the month's before the purchase.
 with targets as (
     select
         t.period,
         t.period_end,
         t.period_start - to_months(p.clv_calibration_months - 1) as window_start,
-        strftime(t.period_start - to_months(p.clv_calibration_months - 1), '%Y-%m')
-            as first_period,
     from mart_targets as t
     cross join mart_params as p
 ),
 
--- Not materialised: totals reads every customer-month of the window once, early only the
--- months without purchases (a few thousand), each from its own scan; materialised for both,
--- the 4 million customer-months of a month end at L cost 0.63 s to store (0.75 -> 0.66 s).
-months as not materialized (
-    select
-        t.period,
-        m.customer_id,
-        m.period as month,
-        m.purchases,
-        m.first_purchase,
-        m.last_purchase,
-        m.first_margin,
-        m.after_first,
-        m.margin,
-    from targets as t
-    join marts.customer_months as m on m.period between t.first_period and t.period
-),
-
--- What the window adds up to, and its first month with purchases, whose row arg_min keeps (no
--- join of every customer-month back to it: 1.5 -> 0.6 s for one month end at L).
-totals as (
+parts as (
     select
         period,
         customer_id,
-        min(month) filter (purchases > 0) as first_month,
-        arg_min(struct_pack(first_purchase, first_margin, after_first, margin), month)
-            filter (purchases > 0) as first,
-        sum(purchases) as purchases,
-        max(last_purchase) as last_purchase,
-        sum(margin) as margin,
-    from months
-    group by all
-    having min(month) filter (purchases > 0) is not null
-),
-
--- The margin of months before the first month with purchases (credit notes only; few).
-early as (
-    select m.period, m.customer_id, sum(m.margin) as margin,
-    from months as m
-    join totals as s on s.period = m.period and s.customer_id = m.customer_id
-    where m.purchases = 0 and m.month < s.first_month
-    group by all
-),
-
-costs as (
-    select t.period, c.customer_id, sum(c.cost_to_serve) as cost_to_serve,
-    from targets as t
-    join marts.customer_profitability as c on c.period between t.first_period and t.period
-    group by all
+        e.first_month is not null as earlier_bought,
+        if(earlier_bought, e.first, m.first) as first,
+        coalesce(e.purchases, 0) + coalesce(m.purchases, 0) as purchases,
+        greatest(e.last_purchase, m.last_purchase) as last_purchase,
+        coalesce(e.margin, 0) + coalesce(m.margin, 0) as margin,
+        if(
+            earlier_bought,
+            coalesce(e.early_margin, 0),
+            coalesce(e.margin, 0) + coalesce(m.early_margin, 0)
+        ) as early_margin,
+        coalesce(e.cost_to_serve, 0) + coalesce(m.cost_to_serve, 0) as cost_to_serve,
+    from (from clv_parts where earlier) as e
+    full join (from clv_parts where not earlier) as m using (period, customer_id)
+    where e.first_month is not null or m.first_month is not null
 ),
 
 -- The repeat margin: the months after the first, and the first month's after its first day.
 buyers as (
     select
-        s.period,
-        s.customer_id,
-        s.first.first_purchase as first_purchase,
-        s.last_purchase,
-        s.purchases::bigint as purchases,
-        s.first.first_margin as first_margin,
-        (s.margin - s.first.margin - coalesce(e.margin, 0) + s.first.after_first)
-            ::decimal(38, 2) as repeat_margin,
-        coalesce(c.cost_to_serve, 0)::decimal(38, 2) as cost_to_serve,
-    from totals as s
-    left join early as e on e.period = s.period and e.customer_id = s.customer_id
-    left join costs as c on c.period = s.period and c.customer_id = s.customer_id
+        p.period,
+        p.customer_id,
+        p.first.first_purchase as first_purchase,
+        p.last_purchase,
+        p.purchases::bigint as purchases,
+        p.first.first_margin as first_margin,
+        (p.margin - p.first.margin - p.early_margin + p.first.after_first)::decimal(38, 2)
+            as repeat_margin,
+        p.cost_to_serve::decimal(38, 2) as cost_to_serve,
+    from parts as p
 )
 
 select b.*, t.window_start, t.period_end,

@@ -1,7 +1,8 @@
 -- Each customer's totals over the trailing window (mart_params.window_months, ending with the
 -- month) of every month in mart_targets, for customer_tiers.sql (as temp table tier_windows):
--- the months with a profitability row and the sums. For a few months: each month joined to the
--- months of its window. tier_windows_grid.sql gives the same rows for many months at once.
+-- the months with a profitability row and the sums. For a few months: the two parts of each
+-- window (temp table tier_parts, tier_parts.sql) added up. tier_windows_grid.sql gives the same
+-- rows for many months at once.
 with targets as (
     select
         t.period,
@@ -15,13 +16,12 @@ select
     t.period,
     t.window_start,
     t.previous_period,
-    c.customer_id,
-    count(*) as months_active,
-    sum(c.gross_revenue) as gross_revenue,
-    sum(c.net_revenue) as net_revenue,
-    sum(c.cost_to_serve) as cost_to_serve,
-    sum(c.operating_profit) as operating_profit,
+    w.customer_id,
+    sum(w.months_active)::bigint as months_active,
+    sum(w.gross_revenue) as gross_revenue,
+    sum(w.net_revenue) as net_revenue,
+    sum(w.cost_to_serve) as cost_to_serve,
+    sum(w.operating_profit) as operating_profit,
 from targets as t
-join marts.customer_profitability as c
-    on c.period between t.window_start and t.period
+join tier_parts as w on w.period = t.period
 group by all
