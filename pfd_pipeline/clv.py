@@ -416,6 +416,7 @@ def stage_inputs(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: b
     (clv_parts.sql, marts.stage_parts: the earlier part kept from the month's first daily run),
     which costs a fraction of the grid; the same rows either way."""
     if many:
+        marts.keep_latest_part(con, marts.CLV_PARTS, settings)
         buyers_sql = "marts/clv_buyers_grid"
     else:
         month_only = marts.kept_part_usable(con, marts.CLV_PARTS, settings)

@@ -110,6 +110,7 @@ def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, m
     window of every month in mart_targets, from one grid for many months at once, else from the
     two parts of each window (`stage_parts`); the same rows either way."""
     if many:
+        keep_latest_part(con, TIER_PARTS, settings)
         sql = "marts/tier_windows_grid"
     else:
         stage_parts(con, TIER_PARTS, settings, kept_part_usable(con, TIER_PARTS, settings))
@@ -131,6 +132,7 @@ def stage_trend_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, 
     )
     con.execute("create or replace temp view trend_series as " + load_sql("marts/trend_series"))
     if many:
+        keep_latest_part(con, TREND_PARTS, settings)
         sql = "marts/trend_windows_grid"
     else:
         stage_parts(con, TREND_PARTS, settings, month_only)
@@ -235,6 +237,27 @@ def stage_parts(
         "$settings as _settings from " + parts.table + " where earlier and period = $period",
         {"build_id": build_id, "settings": _parts_settings(settings), "period": latest},
     )
+
+
+def keep_latest_part(
+    con: duckdb.DuckDBPyConnection, parts: WindowParts, settings: MartSettings
+) -> None:
+    """For a rebuild of many months (the grids, which make no parts): when the latest month of
+    customer_profitability is among them, make and keep its earlier part as a rebuild of that
+    month alone would, so that the daily runs after a full build read the month alone from the
+    first one on. Leaves temp table `parts.table` with that month's parts."""
+    latest = _latest_month(con)
+    targets = [r[0] for r in con.execute("select period from mart_targets").fetchall()]
+    if latest not in targets:
+        return
+    con.execute("create or replace temp table mart_targets_all as from mart_targets")
+    con.execute("delete from mart_targets where period <> $latest", {"latest": latest})
+    try:
+        stage_parts(con, parts, settings, month_only=False)
+    finally:
+        con.execute("delete from mart_targets")
+        con.execute("insert into mart_targets from mart_targets_all")
+        con.execute("drop table mart_targets_all")
 
 
 def _latest_month(con: duckdb.DuckDBPyConnection) -> str | None:
