@@ -147,7 +147,8 @@ class WindowParts:
     $month_only), added up by the mart's window SQL. The earlier part of the latest month is
     kept in `kept`, so that the next daily runs, which rebuild only that month, read the month
     alone: the windows read 12 to 24 months of customer_profitability, and only the last changes
-    from one day to the next."""
+    from one day to the next. Both names become SQL text: only the three fixed instances below
+    exist."""
 
     table: str
     kept: str
@@ -227,9 +228,8 @@ def stage_parts(
             + parts.kept
         )
         return
-    latest = _latest_month(con)
-    targets = {r[0] for r in con.execute("select period from mart_targets").fetchall()}
-    if latest not in targets:
+    latest = _latest_target(con)
+    if latest is None:
         return
     build_id = con.execute("select nextval('audit.build_seq')").fetchall()[0][0]
     con.execute(
@@ -246,9 +246,8 @@ def keep_latest_part(
     customer_profitability is among them, make and keep its earlier part as a rebuild of that
     month alone would, so that the daily runs after a full build read the month alone from the
     first one on. Leaves temp table `parts.table` with that month's parts."""
-    latest = _latest_month(con)
-    targets = [r[0] for r in con.execute("select period from mart_targets").fetchall()]
-    if latest not in targets:
+    latest = _latest_target(con)
+    if latest is None:
         return
     con.execute("create or replace temp table mart_targets_all as from mart_targets")
     con.execute("delete from mart_targets where period <> $latest", {"latest": latest})
@@ -260,10 +259,13 @@ def keep_latest_part(
         con.execute("drop table mart_targets_all")
 
 
-def _latest_month(con: duckdb.DuckDBPyConnection) -> str | None:
-    return con.execute(
-        "select max(period) from audit.table_builds where table_name = 'customer_profitability'"
-    ).fetchall()[0][0]
+def _latest_target(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest month of customer_profitability, if it is among the months in mart_targets."""
+    rows = con.execute(
+        "select period from mart_targets where period = (select max(period) "
+        "from audit.table_builds where table_name = 'customer_profitability')"
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 MART_NAMES = tuple(m.name for m in marts(MartSettings()))
