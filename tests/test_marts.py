@@ -532,10 +532,11 @@ def test_a_daily_run_reads_the_earlier_parts_it_kept_and_gets_what_a_full_build_
 ):
     """A rebuild of the latest month keeps the earlier parts of its windows (tiers, trends, CLV
     inputs), also one of many months at once (the grids); a rebuild of that month alone then
-    reads them and the month alone. Every mart then holds what a store
-    built at once from the same rows holds: with declines, gaps, customers new in the month and
-    a credit note. Late data for an earlier month, or other settings, and the kept parts are not
-    read; a rebuild of two months then gives what a fresh build gives too."""
+    reads them and the month alone. Every mart then holds what a store built at once from the
+    same rows holds: with declines, gaps, customers new in the month and a credit note. Late
+    data for an earlier month, or other settings, and the kept parts are not read; a rebuild of
+    two months then gives what a fresh build gives too, and so do a new month's first day (which
+    makes its own parts) and second (which reads them)."""
     series = {
         "UP": [10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36],
         "DOWN": [40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14],
@@ -612,3 +613,16 @@ def test_a_daily_run_reads_the_earlier_parts_it_kept_and_gets_what_a_full_build_
         assert build(con)["customer_trends"] == [before, last]
         assert set(calls) == {(p, False) for p in parts}
         assert tables(con) == fresh(*days, late)
+
+        # a new month: its first day makes its parts (those kept are the month before's), its
+        # second reads them
+        year, month = int(last[:4]), int(last[5:])
+        new = f"{year + month // 12}-{month % 12 + 1:02d}"
+        rollover = [(new, {"UP": (900, 0, 400, 100), "NEW": (300, 0, 100, 40)})]
+        rollover.append((new, {"BOUNCE": (500, 0, 250, 60)}))
+        for day, (period, customers) in enumerate(rollover):
+            calls.clear()
+            add_month(con, period, customers)
+            assert build(con)["customer_trends"] == [new]
+            assert set(calls) == {(p, day == 1) for p in parts}
+        assert tables(con) == fresh(*days, late, *rollover)
