@@ -413,15 +413,10 @@ def stage_inputs(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: b
     what each customer's window adds up to (temp view clv_buyers): for many months at once from
     one grid of running totals (clv_buyers_grid.sql), for a few (a daily run's one) from the two
     parts of each window, the months before the month end and the month itself
-    (clv_parts.sql, marts.stage_parts: the earlier part of the latest month is kept by the
+    (clv_parts.sql, marts.stage_window_parts: the earlier part of the latest month is kept by the
     rebuild that makes it), which costs a fraction of the grid; the same rows either way."""
-    if many:
-        marts.keep_latest_part(con, marts.CLV_PARTS, settings)
-        buyers_sql = "marts/clv_buyers_grid"
-    else:
-        month_only = marts.kept_part_usable(con, marts.CLV_PARTS, settings)
-        marts.stage_parts(con, marts.CLV_PARTS, settings, month_only)
-        buyers_sql = "marts/clv_buyers"
+    marts.stage_window_parts(con, marts.CLV_PARTS, settings, many)
+    buyers_sql = "marts/clv_buyers_grid" if many else "marts/clv_buyers"
     con.execute("create or replace temp view clv_buyers as " + load_sql(buyers_sql))
     con.execute("create or replace temp table clv_inputs as " + load_sql("marts/clv_inputs"))
 

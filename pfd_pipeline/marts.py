@@ -108,36 +108,33 @@ def stage_clv_scores(con: duckdb.DuckDBPyConnection, settings: MartSettings, man
 def stage_tier_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
     """Temp table tier_windows for customer_tiers: each customer's totals over the trailing
     window of every month in mart_targets, from one grid for many months at once, else from the
-    two parts of each window (`stage_parts`); the same rows either way."""
-    if many:
-        keep_latest_part(con, TIER_PARTS, settings)
-        sql = "marts/tier_windows_grid"
-    else:
-        stage_parts(con, TIER_PARTS, settings, kept_part_usable(con, TIER_PARTS, settings))
-        sql = "marts/tier_windows"
+    two parts of each window (`stage_window_parts`); the same rows either way."""
+    stage_window_parts(con, TIER_PARTS, settings, many)
+    sql = "marts/tier_windows_grid" if many else "marts/tier_windows"
     con.execute("create or replace temp table tier_windows as " + load_sql(sql))
 
 
 def stage_trend_windows(con: duckdb.DuckDBPyConnection, settings: MartSettings, many: bool) -> None:
     """Temp view trend_windows for customer_trends: each customer's window sums and run of months
     declining for every month in mart_targets, from one grid for many months at once, else from
-    the two parts of each window (`stage_parts`); the same rows either way, from the same months
-    of customer_profitability (temp view trend_series; only the months in mart_targets when
-    their earlier parts are kept). Views, not tables: customer_trends.sql reads them as part of
-    its own statement."""
-    month_only = not many and kept_part_usable(con, TREND_PARTS, settings)
+    the two parts of each window (`stage_window_parts`); the same rows either way, from the same
+    months of customer_profitability (temp view trend_series). Views, not tables:
+    customer_trends.sql reads them as part of its own statement."""
+    stage_window_parts(con, TREND_PARTS, settings, many)
+    if many:  # the latest month's parts, if made, bounded the series to its own months
+        _bound_trend_series(con, month_only=False)
+    sql = "marts/trend_windows_grid" if many else "marts/trend_windows"
+    con.execute("create or replace temp view trend_windows as " + load_sql(sql))
+
+
+def _bound_trend_series(con: duckdb.DuckDBPyConnection, month_only: bool) -> None:
+    """Temp view trend_series over the months customer_trends reads for mart_targets (temp
+    table trend_span), or over the months in mart_targets alone (`month_only`)."""
     con.execute(
         "create or replace temp table trend_span as " + load_sql("marts/trend_span"),
         {"month_only": month_only},
     )
     con.execute("create or replace temp view trend_series as " + load_sql("marts/trend_series"))
-    if many:
-        keep_latest_part(con, TREND_PARTS, settings)
-        sql = "marts/trend_windows_grid"
-    else:
-        stage_parts(con, TREND_PARTS, settings, month_only)
-        sql = "marts/trend_windows"
-    con.execute("create or replace temp view trend_windows as " + load_sql(sql))
 
 
 @dataclass(frozen=True)
@@ -152,17 +149,30 @@ class WindowParts:
 
     table: str
     kept: str
-    # whether the SQL takes $month_only itself (trend_parts.sql reads the months of temp table
-    # trend_span, which its caller bounds)
-    bounds_itself: bool = True
+    # Bounds the months the SQL reads, told `month_only`, for SQL that reads them through a
+    # view (trend_parts.sql); without it the SQL takes $month_only itself.
+    bound: Callable[[duckdb.DuckDBPyConnection, bool], None] | None = None
 
 
 TIER_PARTS = WindowParts("tier_parts", "marts.tier_earlier_months")
-TREND_PARTS = WindowParts("trend_parts", "marts.trend_earlier_months", bounds_itself=False)
+TREND_PARTS = WindowParts("trend_parts", "marts.trend_earlier_months", _bound_trend_series)
 CLV_PARTS = WindowParts("clv_parts", "marts.clv_earlier_months")
 # Part of what a kept earlier part was made with: raise it when a parts SQL file changes what it
 # computes, so that parts kept by the code before are not read.
 PARTS_VERSION = 1
+
+
+def stage_window_parts(
+    con: duckdb.DuckDBPyConnection, parts: WindowParts, settings: MartSettings, many: bool
+) -> None:
+    """What a mart's `prepare` step does with its window parts: for many months (the grids,
+    which make no parts) keep the latest month's earlier part if it is among them
+    (`keep_latest_part`); for a few, make temp table `parts.table`, from the kept earlier part
+    when it is usable (`stage_parts`)."""
+    if many:
+        keep_latest_part(con, parts, settings)
+    else:
+        stage_parts(con, parts, settings, kept_part_usable(con, parts, settings))
 
 
 def _parts_settings(settings: MartSettings) -> str:
@@ -216,9 +226,11 @@ def stage_parts(
     customer_profitability, when it is among them, is kept for the next runs (in the mart's
     transaction: kept only if the mart is rebuilt), with a build number that tells whether a
     month before it was rebuilt since."""
+    if parts.bound is not None:
+        parts.bound(con, month_only)
     con.execute(
         "create or replace temp table " + parts.table + " as " + load_sql("marts/" + parts.table),
-        {"month_only": month_only} if parts.bounds_itself else {},
+        {} if parts.bound is not None else {"month_only": month_only},
     )
     if month_only:
         con.execute(
