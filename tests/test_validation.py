@@ -1011,9 +1011,14 @@ def test_too_long_is_shape_and_not_pattern(kind):
     assert got.sum() > 0 and (~got).sum() > 0  # both outcomes occur
 
 
-# Values for the property test below: good ones repeated, and for each kind checked per distinct
-# value a few that break its rules (format, valid_date, domain, iso_currency).
+# Values for the property tests below: good ones repeated, and for each kind checked per distinct
+# value a few that break its rules (format, valid_date, domain, iso_currency); numbers and keys
+# for the columns cleared in one pass (format, number_fits_type).
 _POOLS = {
+    "gross_amount": ["10.00", "-2.5", "7", "1.234", "12345678901234567", "1e5", "1.", None],
+    "quantity": ["1", "2.5", "3.12345", "x", None],
+    "minutes": ["4.5", "12", "-1", "1.005", None],
+    "document_id": ["D1", "D2", " D3", "D\t4", "x" * 129],
     "document_type": ["invoice", "credit_note", "Invoice", "refund", "in voice", "x" * 70],
     "posting_date": ["2024-03-01", "2024-03-02", "2024-02-30", "2024-3-01", "01.03.2024", None],
     "currency": ["EUR", "USD", "eur", "XXY", "EURO", None],
@@ -1051,6 +1056,30 @@ def test_rules_tested_per_distinct_value_reject_what_row_by_row_rejects(data, so
         slow = validate(source, frame, CTX)
     assert_frame_equal(fast.accepted, slow.accepted)
     assert_frame_equal(fast.rejected, slow.rejected)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), source=st.sampled_from([SALES_LEDGER, ACTIVITIES]))
+def test_columns_cleared_in_one_pass_reject_what_the_rules_one_by_one_reject(data, source):
+    """The raw checks skip the columns whose values all pass every rule (one pass over the
+    batch, a number's two rules as its one pattern); the rows accepted and rejected must be
+    exactly those of every rule checked on every column."""
+    frame = _mixed_batch(source, data)
+    fast = validate(source, frame, CTX)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(validation, "cleared_columns", lambda source, batch: frozenset())
+        slow = validate(source, frame, CTX)
+    assert_frame_equal(fast.accepted, slow.accepted)
+    assert_frame_equal(fast.rejected, slow.rejected)
+
+
+def test_cleared_columns_are_those_without_a_bad_value():
+    rows = [keyed("sales_ledger", f"L{i}") for i in range(5)]
+    rows[2] = {**rows[2], "gross_amount": "1.234", "posting_date": "2024-02-30"}
+    frame = batch(SALES_LEDGER, rows)
+    cleared = validation.cleared_columns(SALES_LEDGER, frame)
+    assert cleared == set(SALES_LEDGER.column_names) - {"gross_amount", "posting_date"}
+    assert validation.cleared_columns(SALES_LEDGER, frame.drop("channel")) == cleared - {"channel"}
 
 
 def test_rules_tested_per_distinct_value_when_all_pass(monkeypatch):
