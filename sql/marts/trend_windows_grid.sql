@@ -17,32 +17,6 @@ bounds as (
 -- read through a CTE, not the view, so that the months are scanned once (see trend_windows.sql)
 series as (from trend_series),
 
--- A month "declined" when the month before has a margin and this month's is lower.
-declines as (
-    select
-        customer_id,
-        mi,
-        coalesce(
-            lag(mi) over w = mi - 1 and margin < lag(margin) over w, false
-        ) as declined,
-    from series
-    window w as (partition by customer_id order by mi)
-),
-
-streaks as (
-    select
-        customer_id,
-        mi,
-        if(declined, least(12, mi - min(mi) over (partition by customer_id, declined, grp) + 1), 0)
-            as streak,
-    from (
-        select
-            *,
-            mi - row_number() over (partition by customer_id, declined order by mi) as grp,
-        from declines
-    )
-),
-
 -- Every customer of the series on every month of it, with running totals to date: a window's
 -- total is the running total at its last month less the one just before it starts (lag), one
 -- pass for all month ends instead of joining every month end to every month of its windows.
@@ -67,6 +41,8 @@ running as (
         coalesce(sum(if(s.margin is not null, g.mi * g.mi, null)) over w, 0) as sum_mi2,
         coalesce(sum(s.margin) over w, 0) as sum_margin,
         coalesce(sum(g.mi * s.margin) over w, 0) as sum_mi_margin,
+        -- A month "declined" when the month before has a margin and this month's is lower.
+        coalesce(s.margin < lag(s.margin) over w, false) as declined,
     from grid as g
     left join series as s using (customer_id, mi)
     window w as (
@@ -97,6 +73,9 @@ lagged as (
         lag(rows_, 2 * k.growth, 0) over l as rows_2g,
         lag(revenue, 2 * k.growth, 0) over l as revenue_2g,
         lag(cost, 2 * k.growth, 0) over l as cost_2g,
+        -- the run of months declining up to this one (at most 12): since the latest that did not
+        -- (a customer's first month on the grid never declines)
+        if(declined, least(12, mi - max(if(declined, null, mi)) over l), 0) as months_declining,
     from running as r
     cross join (
         select
@@ -104,7 +83,9 @@ lagged as (
             growth_months as growth,
         from mart_params
     ) as k
-    window l as (partition by r.customer_id order by r.mi)
+    window l as (
+        partition by r.customer_id order by r.mi rows between unbounded preceding and current row
+    )
 ),
 
 windows as (
@@ -134,11 +115,10 @@ windows as (
         if(g.rows_g > g.rows_2g, g.revenue_g - g.revenue_2g, null) as revenue_prior,
         if(g.rows_ > g.rows_g, g.cost - g.cost_g, null) as cost_recent,
         if(g.rows_g > g.rows_2g, g.cost_g - g.cost_2g, null) as cost_prior,
+        g.months_declining,
     from targets as t
     join lagged as g on g.mi = t.mi
     where g.rows_ > g.rows_12
 )
 
-select w.*, coalesce(st.streak, 0) as months_declining,
-from windows as w
-left join streaks as st on st.customer_id = w.customer_id and st.mi = w.mi
+from windows
