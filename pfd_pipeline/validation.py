@@ -183,8 +183,9 @@ def cleared_columns(source: Source, batch: pl.DataFrame) -> frozenset[str]:
     Most batches have no bad value at all, and the rules one by one cost more than this: each
     pandera check is a pass of its own, a number's two rules are two regular expressions where
     its pattern is one, and a date's or a label's rules each took the distinct values again
-    (a batch of 495,000 ledger lines: 410 -> 255 ns a line of CPU for the raw checks, 954,000
-    events 164 -> 114). A column with a bad value is checked rule by rule, row by row.
+    (a batch of 495,000 ledger lines: the raw checks 410 -> 269 ns a line of CPU, this pass
+    255 of it; 954,000 events 164 -> 117). A column with a bad value is checked rule by rule,
+    row by row.
     """
     tests = []
     for col in source.columns:
