@@ -170,10 +170,12 @@ def _every_rule(col: Column) -> Callable[[pl.Expr], pl.Expr]:
     """A test per value that holds exactly when every rule of `_value_rules` holds. A number's
     `pattern` is its shape with the type's digits, so one regular expression covers both its
     rules (a test checks that `too_long` is the shape without the pattern)."""
-    if col.kind.shape is not None:
-        return lambda c, p=col.kind.pattern: c.str.contains(p)
-    rules = [build for _, build in _value_rules(col)]
-    return lambda c: functools.reduce(operator.and_, (build(c) for build in rules))
+    rules = _value_rules(col)
+    if col.kind.shape is not None:  # `format` and `number_fits_type` as the one pattern
+        pattern = ("format", lambda c, p=col.kind.pattern: c.str.contains(p))
+        rules = [pattern, *(r for r in rules if r[0] not in ("format", "number_fits_type"))]
+    builds = [build for _, build in rules]
+    return lambda c: functools.reduce(operator.and_, (build(c) for build in builds))
 
 
 def cleared_columns(source: Source, batch: pl.DataFrame) -> frozenset[str]:
