@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -55,6 +56,7 @@ SMALL_ORDERS = 2.5
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # of /proc/<pid>/stat's utime and stime, per second
 DAILY_SOURCES = ("sales_ledger", "activities")
+MONTH_OF_FILE = re.compile(r"_(\d{4}-\d{2})(?:-\d{2})?$")  # name_YYYY-MM or name_YYYY-MM-DD
 
 FLOOR_SQL = """
 set memory_limit = '{memory_limit}';
@@ -120,6 +122,7 @@ class Measure:
     ingest_steps: dict[str, float] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)  # Dagster step -> seconds
     assets: dict[str, float] = field(default_factory=dict)  # asset -> seconds, where reported
+    rows_read: dict[str, int] = field(default_factory=dict)  # source -> landing rows read
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, help="override the size's customers (smoke runs)")
     parser.add_argument("--reuse", action="store_true", help="reuse generated landing data")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--history",
+        type=month_counts,
+        help="instead of the floor and the full build: daily runs after each of these months of "
+        "history, e.g. 6,12,24 (built from the first months of the generated files)",
+    )
     args = parser.parse_args(argv)
 
     customers = args.customers or SIZES[args.size][0]
@@ -162,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  generate: {generated.seconds:.1f} s", flush=True)
     restore_held_back(landing, held)
+    if args.history:
+        results = history(landing, work, args.history, args.days)
+        results |= {"size": args.size, "customers": customers, "cpus": os.cpu_count()}
+        print_history(results)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        return 0
     volume = {name: count_rows(landing / name) for name in DAILY_SOURCES}
     days = hold_back(landing, held, args.days)
     print(
@@ -238,6 +254,7 @@ def pipeline_run(landing: Path, warehouse: Path) -> Measure:
     result.ingest_steps = stats["ingest_step_seconds"]
     result.steps = stats["step_seconds"]
     result.assets = stats["asset_seconds"]
+    result.rows_read = stats["rows_read"]
     result.step_cores = {
         step: cores_between(result.cpu_samples, start, end)
         for step, (start, end) in stats["step_spans"].items()
@@ -375,6 +392,127 @@ def restore_held_back(landing: Path, held: Path, day: str | None = None) -> None
         for path in sorted((held / source).glob("*.csv")) if (held / source).is_dir() else []:
             if day is None or day_of(path) == day:
                 path.rename(landing / source / path.name)
+
+
+def month_counts(text: str) -> list[int]:
+    """'6,12,24' -> [6, 12, 24]: months of history, each at least one, in increasing order."""
+    counts = [int(part) for part in text.split(",")]
+    if not counts or min(counts) < 1 or counts != sorted(set(counts)):
+        raise argparse.ArgumentTypeError(f"{text!r}: months of history, increasing, e.g. 6,12,24")
+    return counts
+
+
+def history_landing(landing: Path, folder: Path, months: int, days: int) -> list[list[Path]]:
+    """`folder` as a landing folder of the first `months` months of `landing` (hard links to its
+    files), less the daily files of the last `days` days of those months, which are returned day
+    by day in date order, to be added one day at a time. Monthly files (resource costs,
+    feedback) count by their month; the customer master, which covers every customer, is linked
+    whole."""
+    every = sorted({day_of(p)[:7] for s in DAILY_SOURCES for p in (landing / s).glob("*.csv")})
+    if months > len(every):
+        raise SystemExit(f"--history {months}: the landing folder has {len(every)} months")
+    last_month = every[months - 1]
+    shutil.rmtree(folder, ignore_errors=True)
+    daily: dict[str, list[Path]] = {}
+    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+        month = "" if path.parent.name == "customers" else MONTH_OF_FILE.search(path.stem)[1]
+        if month > last_month:
+            continue
+        if path.parent.name in DAILY_SOURCES:
+            daily.setdefault(day_of(path), []).append(path)
+        else:
+            (folder / path.parent.name).mkdir(parents=True, exist_ok=True)
+            os.link(path, folder / path.relative_to(landing))
+    held = sorted(daily)[-days:] if days else []
+    for day in sorted(daily):
+        if day not in held:
+            for path in daily[day]:
+                (folder / path.parent.name).mkdir(parents=True, exist_ok=True)
+                os.link(path, folder / path.relative_to(landing))
+    return [daily[day] for day in held]
+
+
+def history(landing: Path, work: Path, counts: list[int], days: int) -> dict:
+    """For each number of months in `counts`: a warehouse built on the first that many months of
+    `landing`, then the held-back days added one at a time, `pfd run` after each. The daily runs
+    take turns between the histories (day 1 for every history, then day 2, ...), so that the
+    machine's hour falls on each alike."""
+    runs: dict[int, dict] = {}
+    for months in counts:
+        folder = work / f"history-{months}" / "landing"
+        warehouse = work / f"history-{months}" / "warehouse"
+        held = history_landing(landing, folder, months, days)
+        shutil.rmtree(warehouse, ignore_errors=True)
+        build = pipeline_run(folder, warehouse)
+        print(
+            f"  {months} months: build {build.seconds:.1f} s, "
+            f"{build.rows_read['sales_ledger']:,} ledger lines, "
+            f"{build.rows_read['activities']:,} events",
+            flush=True,
+        )
+        runs[months] = {"folder": folder, "warehouse": warehouse, "held": held, "build": build}
+        runs[months]["daily"] = []
+    for day in range(days):
+        for months, run in runs.items():
+            for path in run["held"][day]:
+                os.link(path, run["folder"] / path.relative_to(landing))
+            daily = pipeline_run(run["folder"], run["warehouse"])
+            run["daily"].append(daily)
+            print(
+                f"  {months} months, daily run {day_of(run['held'][day][0])}: "
+                f"{daily.seconds:.1f} s {daily.stages}",
+                flush=True,
+            )
+    return summarise_history(runs)
+
+
+def summarise_history(runs: dict[int, dict]) -> dict:
+    histories = []
+    for months, run in runs.items():
+        build, daily = run["build"], run["daily"]
+        histories.append(
+            {
+                "months": months,
+                "ledger_lines": build.rows_read["sales_ledger"],
+                "events": build.rows_read["activities"],
+                "build_seconds": build.seconds,
+                "daily_runs": [d.seconds for d in daily],
+                "daily_rows": [
+                    d.rows_read["sales_ledger"] + d.rows_read["activities"] for d in daily
+                ],
+                "daily_seconds": round(statistics.median(d.seconds for d in daily), 2)
+                if daily
+                else None,
+                "daily_stage_seconds": {
+                    stage: round(statistics.median(d.stages[stage] for d in daily), 2)
+                    for stage in (daily[0].stages if daily else {})
+                },
+                "daily_peak_rss_gb": max((d.peak_rss_gb for d in daily), default=None),
+            }
+        )
+    first, last = histories[0], histories[-1]
+    growth = (
+        round(last["daily_seconds"] / first["daily_seconds"], 3)
+        if first["daily_seconds"] and last["daily_seconds"]
+        else None
+    )
+    return {"histories": histories, "daily_growth": growth}
+
+
+def print_history(r: dict) -> None:
+    print()
+    print("| months of history | ledger lines | events | build | daily runs | daily (median) |")
+    print("|---|---|---|---|---|---|")
+    for h in r["histories"]:
+        runs = " / ".join(f"{s:.1f}" for s in h["daily_runs"])
+        daily = f"{h['daily_seconds']} s" if h["daily_seconds"] is not None else "-"
+        print(
+            f"| {h['months']} | {h['ledger_lines']:,} | {h['events']:,} | "
+            f"{h['build_seconds']} s | {runs} | {daily} |"
+        )
+    if r["daily_growth"] is not None:
+        first, last = r["histories"][0]["months"], r["histories"][-1]["months"]
+        print(f"daily run after {last} months / after {first} months: {r['daily_growth']}x")
 
 
 def count_rows(folder: Path) -> int:
