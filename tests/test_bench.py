@@ -4,6 +4,7 @@ computes the same per-customer-month totals as the pipeline, and it reports what
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 from script_helpers import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,3 +110,87 @@ def test_tree_usage_counts_a_busy_child_process():
         child.kill()
         child.wait()
     assert rss > 0 and cpu > first[1]
+
+
+def test_history_landing_links_the_first_months_and_holds_back_their_last_days(tmp_path):
+    landing = tmp_path / "landing"
+    names = {
+        "sales_ledger": ["sales_ledger_2024-11-28.csv", "sales_ledger_2024-11-29.csv",
+                         "sales_ledger_2024-12-02.csv"],
+        "activities": ["activities_2024-11-27.csv", "activities_2024-11-29.csv",
+                       "activities_2024-12-02.csv"],
+        "resources": ["resources_2024-11.csv", "resources_2024-12.csv"],
+        "feedback": ["nps_2024-12.csv"],
+        "customers": ["customers_2024-12-31.csv"],
+    }  # fmt: skip
+    for source, files in names.items():
+        (landing / source).mkdir(parents=True)
+        for name in files:
+            (landing / source / name).write_text(name)
+    folder = tmp_path / "history"
+    held = bench.history_landing(landing, folder, months=1, days=2)
+    linked = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.csv"))
+    # November's files but its last two days, its resource costs and the whole customer master
+    assert linked == [
+        "activities/activities_2024-11-27.csv",
+        "customers/customers_2024-12-31.csv",
+        "resources/resources_2024-11.csv",
+    ]
+    assert [[p.name for p in day] for day in held] == [
+        ["sales_ledger_2024-11-28.csv"],  # no events that day
+        ["activities_2024-11-29.csv", "sales_ledger_2024-11-29.csv"],
+    ]
+    assert all(p.parent.parent == landing for day in held for p in day)  # the originals
+    assert (folder / "activities" / "activities_2024-11-27.csv").stat().st_nlink == 2  # a link
+    # made again from scratch: no file of a longer history is left behind
+    assert bench.history_landing(landing, folder, months=2, days=0) == []
+    assert len(list(folder.rglob("*.csv"))) == sum(len(files) for files in names.values())
+    bench.history_landing(landing, folder, months=1, days=0)
+    assert not list(folder.rglob("*2024-12-0*.csv"))
+
+
+def test_month_counts_are_increasing_positive_numbers():
+    assert bench.month_counts("6,12,24") == [6, 12, 24]
+    for bad in ("12,6", "0,6", "6,6", "six"):
+        with pytest.raises((argparse.ArgumentTypeError, ValueError)):
+            bench.month_counts(bad)
+
+
+def test_history_smoke_run_builds_each_history_and_runs_the_same_days_on_each(tmp_path):
+    out = tmp_path / "history.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--size", "S", "--customers", "40", "--months", "2",
+            "--history", "1,2", "--days", "1",
+            "--workdir", str(tmp_path / "work"), "--json", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "daily run after 2 months / after 1 months: " in done.stdout
+    results = json.loads(out.read_text())
+    one, two = results["histories"]
+    assert (one["months"], two["months"]) == (1, 2)
+    assert 0 < one["ledger_lines"] < two["ledger_lines"] and 0 < one["events"] < two["events"]
+    for history in (one, two):
+        assert len(history["daily_runs"]) == 1 and history["daily_rows"][0] > 0
+        assert history["daily_seconds"] == history["daily_runs"][0] > 0
+        assert set(history["daily_stage_seconds"]) >= {"ingest", "allocate", "marts", "publish"}
+    assert results["daily_growth"] == round(two["daily_seconds"] / one["daily_seconds"], 3)
+    # each history's warehouse holds its own months, the held-back day added to its rows
+    for history in (one, two):
+        published = tmp_path / "work" / f"history-{history['months']}" / "warehouse" / "pfd.duckdb"
+        with duckdb.connect(str(published), read_only=True) as con:
+            (periods,) = con.execute(
+                "select count(distinct period) from marts.customer_profitability"
+            ).fetchone()
+            (rows,) = con.execute(
+                "select sum(rows_read) from marts.ingested_files "
+                "where source in ('sales_ledger', 'activities')"
+            ).fetchone()
+        assert periods == history["months"]
+        assert rows == history["ledger_lines"] + history["events"] + history["daily_rows"][0]
