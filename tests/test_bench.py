@@ -19,21 +19,26 @@ ROOT = Path(__file__).resolve().parents[1]
 bench = load_benchmark("bench")
 
 
-def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path):
-    out = tmp_path / "bench.json"
+def run_bench(tmp_path: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """benchmarks/bench.py on a tiny S workload of two months and one daily run, in tmp_path/work,
+    its results in `out`; fails the test if the script fails."""
     done = subprocess.run(
         [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench.py"),
-            "--size", "S", "--customers", "60", "--months", "2",
-            "--repeat", "1", "--days", "1",
-            "--workdir", str(tmp_path / "work"), "--json", str(out),
+            sys.executable, str(ROOT / "benchmarks" / "bench.py"),
+            "--size", "S", "--months", "2", "--days", "1",
+            "--workdir", str(tmp_path / "work"), "--json", str(out), *args,
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_benchmark_smoke_run_reports_and_its_floor_matches_the_pipeline(tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_bench(tmp_path, out, "--customers", "60", "--repeat", "1")
     assert "full build / floor" in done.stdout
     results = json.loads(out.read_text())
     assert results["ledger_lines"] > 0 and results["events"] > 0
@@ -158,19 +163,7 @@ def test_month_counts_are_increasing_positive_numbers():
 
 def test_history_smoke_run_builds_each_history_and_runs_the_same_days_on_each(tmp_path):
     out = tmp_path / "history.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench.py"),
-            "--size", "S", "--customers", "40", "--months", "2",
-            "--history", "1,2", "--days", "1",
-            "--workdir", str(tmp_path / "work"), "--json", str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_bench(tmp_path, out, "--customers", "40", "--history", "1,2")
     assert "daily run after 2 months / after 1 months: " in done.stdout
     results = json.loads(out.read_text())
     one, two = results["histories"]
