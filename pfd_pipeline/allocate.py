@@ -167,13 +167,7 @@ def allocate_periods(
     """
     if not periods:
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
-        load_into(con, model)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    load_model_tables(con, model)
 
     def month(period: PeriodOutcome):
         def allocate(cursor: duckdb.DuckDBPyConnection) -> PeriodOutcome:
@@ -187,6 +181,17 @@ def allocate_periods(
         yield period
 
 
+def load_model_tables(con: duckdb.DuckDBPyConnection, model: CostModel) -> None:
+    """Replace the model's tables with `model`, in a transaction of their own."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        load_into(con, model)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def allocate_period(
     con: duckdb.DuckDBPyConnection,
     model: CostModel,
@@ -196,11 +201,12 @@ def allocate_period(
     load_model: bool = True,
 ) -> None:
     """Rebuild one month of the cost tables in one transaction (all or nothing); with
-    `load_model`, the model's tables are replaced in the same transaction."""
+    `load_model`, the model's tables are replaced first, in a transaction of their own (they
+    live in the work store, the cost tables in the marts file: a transaction writes to one)."""
+    if load_model:
+        load_model_tables(con, model)
     con.execute("BEGIN TRANSACTION")
     try:
-        if load_model:
-            load_into(con, model)
         bind_period(con, period.period, period.status)
         for step in STEPS:
             con.execute(load_sql(step))

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline.assets.allocate import build_allocate_assets
@@ -21,6 +25,7 @@ from pfd_pipeline.assets.validate import build_validate_assets
 from pfd_pipeline.partitions import daily_partitions
 from pfd_pipeline.schedules import build_schedule
 from pfd_pipeline.settings import Settings
+from pfd_pipeline.warehouse import attach_marts
 
 PIPELINE_JOB = "pfd_pipeline"
 
@@ -50,7 +55,19 @@ CHECKPOINT_THRESHOLD = "256MB"
 MAX_VACUUM_TASKS = 0
 
 
-def duckdb_resource(settings: Settings) -> DuckDBResource:
+class WorkStore(DuckDBResource):
+    """The work store with the marts file attached to every connection (warehouse.attach_marts)."""
+
+    storage_version: str
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as con:
+            attach_marts(con, Path(self.database), self.storage_version)
+            yield con
+
+
+def duckdb_resource(settings: Settings) -> WorkStore:
     """The work store, with the memory cap and threads from the config."""
     config: dict[str, str | int | bool] = {
         "memory_limit": settings.duckdb_memory_limit,
@@ -61,7 +78,11 @@ def duckdb_resource(settings: Settings) -> DuckDBResource:
     }
     if settings.duckdb_temp_directory is not None:
         config["temp_directory"] = str(settings.duckdb_temp_directory)
-    return DuckDBResource(database=str(settings.work_db), connection_config=config)
+    return WorkStore(
+        database=str(settings.work_db),
+        connection_config=config,
+        storage_version=settings.publish.storage_version,
+    )
 
 
 def asset_keys(assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:

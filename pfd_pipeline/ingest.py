@@ -52,7 +52,7 @@ from pfd_pipeline.landing import (
 from pfd_pipeline.sources import CUSTOMERS, Source
 from pfd_pipeline.sql import load_sql
 from pfd_pipeline.validation import FILE_ID, ROW_NUMBER, ValidationContext, validate
-from pfd_pipeline.warehouse import execute_with_frame
+from pfd_pipeline.warehouse import cursor_of, execute_with_frame
 
 MAX_LISTED_FAILURES = 10
 READ_AHEAD = 4  # files read ahead of the one being batched
@@ -370,7 +370,7 @@ def _validate_and_append(
             cursors.put(cursor)
 
     for _ in range(WORKERS):
-        cursors.put(con.cursor())
+        cursors.put(cursor_of(con))
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pfd-validate")
     try:
         pending: deque[Future[pl.DataFrame]] = deque()

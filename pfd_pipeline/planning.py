@@ -10,13 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
-
 from pfd_pipeline.ingest import seen_fingerprints
 from pfd_pipeline.landing import FileRejected, LandingFile, discover
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
-from pfd_pipeline.warehouse import table_exists
+from pfd_pipeline.warehouse import connect, marts_path, table_exists
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -128,7 +126,7 @@ def _months_to_reallocate(settings: Settings) -> tuple[str, ...]:
         model = load_cost_model(settings.cost_model_path)
     except CostModelError as exc:
         raise PlanError(str(exc)) from exc
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect(settings.work_db, read_only=True)
     try:
         needed = (
             "audit.changed_periods",
@@ -157,10 +155,12 @@ def _to_refresh(settings: Settings) -> tuple[str, ...]:
 
     if not settings.work_db.exists():
         return ()
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect(settings.work_db, read_only=True)
     try:
         if not table_exists(con, "audit.allocated_periods"):
             return ()
+        if not marts_path(settings.work_db).exists():  # a store made before the marts file
+            return ("move the marts to a file of their own (every month is built again, once)",)
         if not table_exists(con, "audit.mart_periods"):
             return ("build the marts",)
         reasons = [
@@ -184,7 +184,7 @@ def _to_refresh(settings: Settings) -> tuple[str, ...]:
 def _seen(settings: Settings) -> dict[str, set[tuple[str, int, int]]]:
     if not settings.work_db.exists():
         return {}
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect(settings.work_db, read_only=True)
     try:
         if not table_exists(con, "audit.ingested_files"):
             return {}

@@ -40,7 +40,7 @@ from pfd_pipeline.faults import crash_point
 from pfd_pipeline.marts import MART_TABLES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
-from pfd_pipeline.warehouse import run_on_cursors
+from pfd_pipeline.warehouse import MARTS_ALIAS, marts_path, run_on_cursors, sql_literal
 
 COST_TABLES = ("customer_cost_to_serve", "activity_rates", "allocation_reconciliation")
 PERIOD_TABLES = (MART_TABLES[0], *COST_TABLES, *MART_TABLES[1:])
@@ -158,15 +158,22 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
     for leftover in (next_file, next_file.with_name(next_file.name + ".wal"), staging):
         leftover.unlink(missing_ok=True)
     written = periods  # the months to replace in the next file
+    copied = False
     if not full:
         written = _open_next(con, settings, target, previous, next_file, fingerprint, periods)
     else:
         previous.unlink(missing_ok=True)
-        _attach(con, settings, next_file)
+        copied = _copy_marts_file(con, settings, next_file)
+        if not copied:
+            _attach(con, settings, next_file)
     try:
-        if full:
+        if copied:
+            _drop_unpublished(con)
+        elif full:
             con.execute(f"CREATE SCHEMA {ALIAS}.marts")
-        tables = [t for t in _largest_first(con, PERIOD_TABLES) if full or written[t]]
+        tables = [
+            t for t in _largest_first(con, PERIOD_TABLES) if not copied and (full or written[t])
+        ]
         run_on_cursors(
             con,
             [partial(_copy_months, table=t, periods=None if full else written[t]) for t in tables]
@@ -194,6 +201,44 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
     if full:
         _copy_for_next_run(con, target, previous)
     return Publication("duckdb", target, full, periods, time.perf_counter() - started)
+
+
+def _copy_marts_file(con: duckdb.DuckDBPyConnection, settings: Settings, next_file: Path) -> bool:
+    """A full publication's next file as a copy of the marts file, attached: every published
+    table is in it already, with its rows and descriptions, so nothing is written again (at
+    L: about 1 s against about 21 s writing the tables into a new file). Only when the marts
+    file has the storage version the published file must have (else returns False, nothing
+    done). Checkpointed first, so that the file holds every committed row; nothing else writes
+    to it while the publication runs (the steps before it have finished)."""
+    rows = con.execute(
+        "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = ?",
+        [MARTS_ALIAS],
+    ).fetchall()
+    if not rows or (rows[0][0] or "").rstrip("+") != settings.publish.storage_version:
+        return False
+    con.execute(f"CHECKPOINT {MARTS_ALIAS}")
+    shutil.copyfile(marts_path(settings.work_db), next_file)
+    _attach(con, settings, next_file)
+    return True
+
+
+def _drop_unpublished(con: duckdb.DuckDBPyConnection) -> None:
+    """In a copy of the marts file: drop what is not published (the build audit, the marts'
+    internal tables). Their blocks become free space in the file."""
+    schemas = con.execute(
+        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? AND NOT internal "
+        "AND schema_name NOT IN ('marts', 'main')",
+        [ALIAS],
+    ).fetchall()
+    for (schema,) in schemas:
+        con.execute(f"DROP SCHEMA {ALIAS}.{schema} CASCADE")
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'marts'",
+        [ALIAS],
+    ).fetchall()
+    for (table,) in tables:
+        if table not in PERIOD_TABLES:
+            con.execute(f"DROP TABLE {ALIAS}.marts.{table}")
 
 
 def _staging(previous: Path) -> Path:
@@ -225,8 +270,8 @@ def _copy_for_next_run(con: duckdb.DuckDBPyConnection, target: Path, previous: P
 
 def _attach(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path) -> None:
     con.execute(
-        f"ATTACH {_literal(path)} AS {ALIAS} "
-        f"(STORAGE_VERSION {_literal(settings.publish.storage_version)})"
+        f"ATTACH {sql_literal(path)} AS {ALIAS} "
+        f"(STORAGE_VERSION {sql_literal(settings.publish.storage_version)})"
     )
 
 
@@ -311,7 +356,7 @@ def publish_parquet(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
         (folder / "publication").mkdir()
         out = folder / "publication" / "data_0.parquet"
         con.execute(
-            f"COPY ({_publication_query()}) TO {_literal(out)} (FORMAT parquet)",
+            f"COPY ({_publication_query()}) TO {sql_literal(out)} (FORMAT parquet)",
             _publication_params(con, run_id, periods),
         )
     except BaseException:
@@ -394,7 +439,7 @@ def _month_to_parquet(
     out = part / "data_0.parquet"
     (rows,) = cursor.execute(
         f"COPY (SELECT * EXCLUDE (period) FROM {source_of(table)} WHERE period = $period) "
-        f"TO {_literal(out)} (FORMAT parquet)",
+        f"TO {sql_literal(out)} (FORMAT parquet)",
         {"period": period},
     ).fetchone()
     if not rows:
@@ -405,7 +450,7 @@ def _month_to_parquet(
 def _table_to_parquet(cursor: duckdb.DuckDBPyConnection, folder: Path, table: str) -> None:
     """Write the whole of `table` (one without periods) as folder/table/data_0.parquet."""
     out = folder / table / "data_0.parquet"
-    cursor.execute(f"COPY {source_of(table)} TO {_literal(out)} (FORMAT parquet)")
+    cursor.execute(f"COPY {source_of(table)} TO {sql_literal(out)} (FORMAT parquet)")
 
 
 def _largest_first(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
@@ -414,7 +459,8 @@ def _largest_first(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> lis
     sizes = dict(
         con.execute(
             "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
-            "where database_name = current_database()"
+            "where database_name in (current_database(), $marts)",
+            {"marts": MARTS_ALIAS},
         ).fetchall()
     )
     return sorted(tables, key=lambda table: -sizes.get(source_of(table), 0))
@@ -501,10 +547,10 @@ def describe(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> None:
             doc = catalog()[table]
             text = f"{doc.description} Grain: {doc.grain}."
             if current.get((qualified, None)) != text:
-                con.execute(f"COMMENT ON TABLE {qualified} IS {_literal(text)}")
+                con.execute(f"COMMENT ON TABLE {qualified} IS {sql_literal(text)}")
             for column, text in doc.columns.items():
                 if current.get((qualified, column)) != text:
-                    con.execute(f'COMMENT ON COLUMN {qualified}."{column}" IS {_literal(text)}')
+                    con.execute(f'COMMENT ON COLUMN {qualified}."{column}" IS {sql_literal(text)}')
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -525,22 +571,26 @@ def _comments(
     rows = con.execute(
         """
         with wanted as (
-            select coalesce(w[1], current_database()) as d, w[2] as s, w[3] as t
+            select w[1] as d, w[2] as s, w[3] as t
             from (select unnest($wanted::varchar[][]) as w)
+        ),
+
+        -- a name without its database is the work store's or the marts file's table
+        found as (
+            select database_name, schema_name, table_name, d
+            from duckdb_tables() join wanted on (schema_name, table_name) = (s, t)
+            where database_name = coalesce(d, current_database())
+                or (d is null and database_name = $marts)
         )
-        select database_name, schema_name, table_name, null as column_name, comment
-        from duckdb_tables() join wanted on (database_name, schema_name, table_name) = (d, s, t)
+        select f.d, f.schema_name, f.table_name, null as column_name, t.comment
+        from duckdb_tables() as t join found as f using (database_name, schema_name, table_name)
         union all
-        select database_name, schema_name, table_name, column_name, comment
-        from duckdb_columns() join wanted on (database_name, schema_name, table_name) = (d, s, t)
+        select f.d, f.schema_name, f.table_name, c.column_name, c.comment
+        from duckdb_columns() as c join found as f using (database_name, schema_name, table_name)
         """,
-        {"wanted": wanted},
+        {"wanted": wanted, "marts": MARTS_ALIAS},
     ).fetchall()
-    current_database = con.execute("select current_database()").fetchall()[0][0]
-    by_parts = {
-        (database or current_database, schema, table): name
-        for name, (database, schema, table) in names.items()
-    }
+    by_parts = {parts: name for name, parts in names.items()}
     return {
         (by_parts[(database, schema, table)], column): comment
         for database, schema, table, column, comment in rows
@@ -588,14 +638,6 @@ def _record(
         con.execute("DROP TABLE IF EXISTS publish_periods")
 
 
-def _literal(value: object) -> str:
-    """A SQL string literal for a path or text the pipeline itself controls (never row data)."""
-    text = str(value)
-    if "\x00" in text:
-        raise PublishError(f"refusing a NUL byte in {text!r}")
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _link_or_copy(source: Path, target: Path) -> None:
     """A hard link (no bytes copied); a copy where the file system has no hard links."""
     try:
@@ -620,9 +662,9 @@ def schema_markdown() -> str:
     """The README's schema section: every published table's grain, description and columns
     with their types, from catalog.yaml and the tables' DDL."""
     from pfd_pipeline import allocate, marts
-    from pfd_pipeline.warehouse import ensure_schema
+    from pfd_pipeline.warehouse import IN_MEMORY, connect, ensure_schema
 
-    con = duckdb.connect()
+    con = connect(IN_MEMORY)
     try:
         ensure_schema(con)
         allocate.ensure_tables(con)

@@ -21,7 +21,7 @@ from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
 from pfd_pipeline.startup import startup
 from pfd_pipeline.summary import commercial_summary
-from pfd_pipeline.warehouse import table_exists
+from pfd_pipeline.warehouse import connect, table_exists
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -202,7 +202,7 @@ def write_run_stats(
     assets: dict[str, float],
 ) -> None:
     """The last run's timings and volumes, as JSON beside the warehouse (read by the benchmark)."""
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect(settings.work_db, read_only=True)
     try:
         rows = dict(
             con.execute(
@@ -274,7 +274,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 def warehouse_summary(settings: Settings, run_id: str | None) -> str:
     """Per source: files and rows of this run (or of all runs), and where the warehouse is."""
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect(settings.work_db, read_only=True)
     try:
         scope = "this run" if run_id else "all runs"
         rows = con.execute(

@@ -19,6 +19,15 @@ from pfd_pipeline.sql import load_sql
 T = TypeVar("T")
 DDL = ("warehouse/schemas", "warehouse/raw_tables", "warehouse/audit_tables")
 PREVIEW_ROWS = 5
+MARTS_SUFFIX = ".marts.duckdb"  # the marts file beside the work store: work.marts.duckdb
+IN_MEMORY = ":memory:"
+MARTS_ALIAS = "pfd_marts"  # its name in the work store's connections
+# What the marts file holds: the marts, and the audit of their builds (written in the same
+# transactions as the marts: DuckDB lets a transaction write to one database only).
+MARTS_SCHEMAS = ("marts", "audit")
+WORK_SCHEMAS = ("raw", "audit", "model")
+# The build audit as an older store kept it in the work store (moved to the marts file).
+BUILD_AUDIT = ("table_builds", "mart_periods", "allocated_periods")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -27,11 +36,130 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(load_sql(name))
 
 
-def connect(database: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A plain connection for the CLI and tests (assets use the Dagster DuckDB resource)."""
-    if not read_only:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(database), read_only=read_only)
+def connect(
+    database: Path | str, *, read_only: bool = False, storage_version: str = "v1.4.0"
+) -> duckdb.DuckDBPyConnection:
+    """A plain connection for the CLI and tests (assets use the Dagster DuckDB resource), with
+    the marts file attached (`attach_marts`). `database` may be ":memory:" (tests): the marts
+    are then in memory too."""
+    if not read_only and str(database) != IN_MEMORY:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(database), read_only=read_only)
+    attach_marts(con, database, storage_version, read_only=read_only)
+    return con
+
+
+def marts_path(work_db: Path | str) -> Path | str:
+    """The marts file beside the work store (":memory:" beside an in-memory one)."""
+    if str(work_db) == IN_MEMORY:
+        return IN_MEMORY
+    return Path(work_db).with_name(Path(work_db).stem + MARTS_SUFFIX)
+
+
+def attach_marts(
+    con: duckdb.DuckDBPyConnection,
+    work_db: Path | str,
+    storage_version: str,
+    *,
+    read_only: bool = False,
+) -> None:
+    """Attach the marts file (made with `storage_version`, the published file's, so that a full
+    publication can copy it) and put its schemas on the search path after the work store's:
+    `marts.x` and `audit.x` then name a table in whichever of the two files holds it.
+
+    The marts live in a file of their own so that a full build publishes them by copying that
+    file (about 1 s at L) instead of writing every row again (about 21 s). A store made before
+    kept them in the work store: they are dropped from it here, once, with the audit of their
+    builds, so that every month is allocated and built again into the marts file. Read-only,
+    a store without a marts file is read as it is."""
+    path = marts_path(work_db)
+    if read_only:
+        if not Path(path).exists():
+            return
+        con.execute(f"ATTACH IF NOT EXISTS {sql_literal(path)} AS {MARTS_ALIAS} (READ_ONLY)")
+    else:
+        if path == IN_MEMORY:
+            con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {MARTS_ALIAS}")
+        else:
+            con.execute(
+                f"ATTACH IF NOT EXISTS {sql_literal(path)} AS {MARTS_ALIAS} "
+                f"(STORAGE_VERSION {sql_literal(storage_version)})"
+            )
+        _move_marts_out(con)
+        (work,) = con.execute("SELECT current_database()").fetchone()
+        for database, schemas in ((work, WORK_SCHEMAS), (MARTS_ALIAS, MARTS_SCHEMAS)):
+            for schema in schemas:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
+    set_search_path(con)
+
+
+def set_search_path(con: duckdb.DuckDBPyConnection) -> None:
+    """The work store's schemas first, then the marts file's: a `CREATE` of `audit.x` makes
+    it in the work store (the marts file's audit tables are created with its name in full)."""
+    (work,) = con.execute("SELECT current_database()").fetchone()
+    existing = set(
+        con.execute("SELECT database_name, schema_name FROM duckdb_schemas()").fetchall()
+    )
+    path = [
+        f"{database}.{schema}"
+        for database, schemas in ((work, ("main", *WORK_SCHEMAS)), (MARTS_ALIAS, MARTS_SCHEMAS))
+        for schema in schemas
+        if (database, schema) in existing
+    ]
+    con.execute(f"SET search_path = {sql_literal(','.join(path))}")
+
+
+def cursor_of(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of `con`'s database with the search path set (a cursor does not inherit it;
+    set on the cursor, so that `con` may be busy meanwhile)."""
+    new = con.cursor()
+    set_search_path(new)
+    return new
+
+
+def _move_marts_out(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the marts and their build audit from a work store made before the marts file."""
+    (work,) = con.execute("SELECT current_database()").fetchone()
+    (old,) = con.execute(
+        "SELECT count(*) FROM duckdb_schemas() WHERE database_name = ? AND schema_name = 'marts'",
+        [work],
+    ).fetchone()
+    if not old:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DROP SCHEMA {work}.marts CASCADE")
+        con.execute(f"DROP VIEW IF EXISTS {work}.audit.table_builds")
+        for table in BUILD_AUDIT[1:]:
+            con.execute(f"DROP TABLE IF EXISTS {work}.audit.{table}")
+        con.execute(f"DROP SEQUENCE IF EXISTS {work}.audit.build_seq")
+        # published months were recorded with the old builds' numbers: publish everything anew
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+            "AND schema_name = 'audit' AND table_name IN ('published_periods', 'publications')",
+            [work],
+        ).fetchall():
+            con.execute(f"DELETE FROM {work}.audit.{table}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _attached(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def sql_literal(value: object) -> str:
+    """A SQL string literal for a path or name the pipeline itself controls (never row data)."""
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError(f"refusing a NUL byte in {text!r}")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dg.MetadataValue]:
@@ -131,7 +259,7 @@ def cursor_pool(
     one. The cursors are closed when the block ends (wait for the tasks before that)."""
     cursors: Queue[duckdb.DuckDBPyConnection] = Queue()
     for _ in range(count):
-        cursors.put(con.cursor())
+        cursors.put(cursor_of(con))
 
     def call(task: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         cursor = cursors.get()
@@ -242,6 +370,8 @@ def checkpoint_alongside(
             with connection() as con:
                 try:  # caught inside, so that the connection is closed
                     con.execute("CHECKPOINT")
+                    if _attached(con, MARTS_ALIAS):
+                        con.execute(f"CHECKPOINT {MARTS_ALIAS}")
                 except duckdb.Error as exc:
                     failures.append(str(exc))
         except duckdb.Error as exc:  # a saving missed, never a failed run

@@ -15,7 +15,7 @@ import duckdb
 
 from pfd_pipeline import allocate
 from pfd_pipeline.cost_model import CostModel, load_cost_model
-from pfd_pipeline.warehouse import ensure_schema
+from pfd_pipeline.warehouse import connect, ensure_schema
 
 PERIOD = "2025-01"
 
@@ -56,7 +56,7 @@ COST_TO_SERVE = ("method", "driver_units", "minutes", "rate", "cost")
 
 def warehouse(path: Path | str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A connection with the raw, audit and cost tables created and empty."""
-    con = duckdb.connect(str(path))
+    con = connect(path)
     ensure_schema(con)
     allocate.ensure_tables(con)
     return con

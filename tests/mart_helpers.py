@@ -15,7 +15,7 @@ from pfd_pipeline import allocate, marts
 from pfd_pipeline.clv import FIT_SCHEMA, SCORE_SCHEMA, stage_inputs
 from pfd_pipeline.settings import MartSettings
 from pfd_pipeline.sql import load_sql
-from pfd_pipeline.warehouse import ensure_schema
+from pfd_pipeline.warehouse import connect, ensure_schema
 
 DEFAULTS = MartSettings()
 
@@ -130,7 +130,7 @@ JANUARY = {
 
 def mart_store() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory work store with the raw, audit, cost and mart tables (for a fixture)."""
-    connection = duckdb.connect()
+    connection = connect(":memory:")
     ensure_schema(connection)
     allocate.ensure_tables(connection)
     marts.ensure_tables(connection)

@@ -20,7 +20,6 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -30,6 +29,7 @@ from pfd_pipeline.ingest import IngestError, ingest_source
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, FEEDBACK, RESOURCES, SALES_LEDGER, Source
 from pfd_pipeline.validation import RULES
+from pfd_pipeline.warehouse import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 COST_MODEL = ROOT / "data" / "config" / "cost_model.yaml"
@@ -704,7 +704,7 @@ def _work_store_audit(settings: Settings) -> list[tuple]:
     # a failed step's traceback may still hold the run's connection (DuckDB refuses one with
     # another configuration to the same file): collect it first
     gc.collect()
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect(settings.work_db, read_only=True)
     try:
         return con.execute(
             "SELECT source, rows_read, rows_accepted, rows_rejected FROM audit.ingested_files "

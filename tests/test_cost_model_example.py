@@ -5,17 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-
 from pfd_pipeline import allocate
 from pfd_pipeline.cost_model import load_cost_model
-from pfd_pipeline.warehouse import ensure_schema
+from pfd_pipeline.warehouse import connect, ensure_schema
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "example_cost_model"
 
 
 def test_worked_example_in_the_docs():
-    con = duckdb.connect()
+    con = connect(":memory:")
     ensure_schema(con)
     allocate.ensure_tables(con)
     con.execute((EXAMPLE / "landing.sql").read_text(encoding="utf-8"))

@@ -18,16 +18,15 @@ from __future__ import annotations
 from decimal import Decimal as D  # noqa: N817 (short: the tables below are all money)
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pfd_pipeline import allocate
 from pfd_pipeline.cost_model import load_cost_model
-from pfd_pipeline.warehouse import ensure_schema
+from pfd_pipeline.warehouse import connect, ensure_schema
 
 
 def _warehouse(resources, events, customers):
-    con = duckdb.connect()
+    con = connect(":memory:")
     ensure_schema(con)
     allocate.ensure_tables(con)
     con.executemany(

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pfd_pipeline"
 
 # Every expression interpolated into SQL text anywhere in the package. Each is a table, schema
 # or column name taken from a fixed list in the code, a path the pipeline controls (quoted by
-# publish._literal), or a constant; none can carry a value read from a landing file or the
+# warehouse.sql_literal), or a constant; none can carry a value read from a landing file or the
 # cost model. A new interpolation must be added here, on purpose, after the same check.
 ALLOWED = {
     "table",  # allocate/marts.TEMP_TABLES, publish.PUBLISHED_TABLES, warehouse callers' names
@@ -29,13 +29,19 @@ ALLOWED = {
     "repeated_keys_sql(source)",  # sql/ingest/repeated_keys.sql with those same names
     "ALIAS",
     "source_of(table)",
-    "_literal(path)",  # publish._attach: the next file, a path the pipeline controls
-    "_literal(settings.publish.storage_version)",  # checked against v\d+.\d+.\d+ at load
-    "_literal(out)",
+    "sql_literal(path)",  # publish._attach, warehouse.attach_marts: files the pipeline names
+    "sql_literal(settings.publish.storage_version)",  # checked against v\d+.\d+.\d+ at load
+    "sql_literal(storage_version)",  # the same setting, passed to warehouse.attach_marts
+    "sql_literal(out)",
+    "MARTS_ALIAS",  # warehouse: the marts file's fixed name in a connection
+    "work",  # warehouse: current_database(), the work store's name (its file's stem)
+    "database",  # warehouse.attach_marts: the work store's or MARTS_ALIAS
+    "schema",  # warehouse: WORK_SCHEMAS, MARTS_SCHEMAS; publish: the next file's own schemas
+    "sql_literal(','.join(path))",  # warehouse.set_search_path: those databases and schemas
     "IN_PERIODS",  # publish: a constant filter on the period column, months as a parameter
     "_publication_query()",
     "qualified",  # publish.describe: built from the catalog's table names
-    "_literal(text)",  # publish.describe: the catalog's own text
+    "sql_literal(text)",  # publish.describe: the catalog's own text
     "column",  # catalog.yaml column names, checked against the tables before publishing
     "PREVIEW_ROWS",
     "mart.name",  # marts.rebuild: Mart.name, fixed names of sql/marts files

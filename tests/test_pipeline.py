@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pfd_pipeline import cli, runner
 from pfd_pipeline.definitions import build_definitions
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.startup import startup
+from pfd_pipeline.warehouse import connect
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
 COST_MODEL = Path(__file__).parent.parent / "data" / "config" / "cost_model.yaml"
@@ -122,7 +122,7 @@ def test_cli_run_end_to_end_on_fixture(project, capsys):
     assert "for days 2025-01-02 to 2025-01-04" in out
     assert "  sales_ledger         2      1            9            5         4" in out
     assert "customer_known" in out
-    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    con = connect(project["warehouse"] / "work.duckdb", read_only=True)
     try:
         totals = con.execute(
             "SELECT sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
@@ -254,7 +254,7 @@ def test_cli_generate_then_run_on_a_small_generated_folder(project, tmp_path, ca
     assert cli.main(["run", *_args(project)]) == 0
     out = capsys.readouterr().out
     assert "for days 2025-03-" in out
-    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    con = connect(project["warehouse"] / "work.duckdb", read_only=True)
     try:
         per_source = dict(
             con.execute(
@@ -365,7 +365,7 @@ def test_late_ledger_lines_recount_the_closed_months_orders(project, capsys):
     capsys.readouterr()
     assert cli.main(["run", *_args(project)]) == 0
     assert "late data for a closed month: 2025-01" in capsys.readouterr().out
-    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    con = connect(project["warehouse"] / "work.duckdb", read_only=True)
     try:
         documents = con.execute(
             "SELECT strftime(posting_date, '%Y-%m'), customer_id, "
@@ -396,7 +396,7 @@ def test_a_store_allocated_before_customer_documents_allocates_every_month_again
     work = project["warehouse"] / "work.duckdb"
 
     def read(query: str) -> list[tuple]:
-        con = duckdb.connect(str(work), read_only=True)
+        con = connect(work, read_only=True)
         try:
             return con.execute(query).fetchall()
         finally:
@@ -406,7 +406,7 @@ def test_a_store_allocated_before_customer_documents_allocates_every_month_again
     documents = read("SELECT * FROM marts.customer_documents ORDER BY ALL")
     months = read("SELECT period FROM audit.allocated_periods ORDER BY 1")
     assert documents and months
-    con = duckdb.connect(str(work))
+    con = connect(work)
     con.execute("DROP TABLE marts.customer_documents")
     con.close()
     capsys.readouterr()

@@ -27,7 +27,7 @@ from pfd_pipeline.publish import (
     source_of,
 )
 from pfd_pipeline.settings import Settings
-from pfd_pipeline.warehouse import ensure_schema
+from pfd_pipeline.warehouse import MARTS_ALIAS, connect, ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPAT = ROOT / ".venv" / "compat" / "duckdb-1.4.0"
@@ -36,7 +36,7 @@ COMPAT = ROOT / ".venv" / "compat" / "duckdb-1.4.0"
 @pytest.fixture
 def work():
     """A work store with two months of marts, as after a run."""
-    con = duckdb.connect()
+    con = connect(":memory:")
     ensure_schema(con)
     allocate.ensure_tables(con)
     marts.ensure_tables(con)
@@ -406,7 +406,8 @@ class _Recording:
 
 
 def test_describe_writes_only_the_comments_that_differ_from_the_catalog(work, tmp_path):
-    """In the work store (schema.table) and in an attached file (database.schema.table)."""
+    """In the store (schema.table: the marts file's, found through the search path) and in an
+    attached file (database.schema.table)."""
     work.execute(f"ATTACH '{tmp_path / 'next.duckdb'}' AS nxt")
     work.execute("CREATE SCHEMA nxt.marts")
     work.execute("CREATE TABLE nxt.marts.customer_tiers AS FROM marts.customer_tiers")
@@ -433,7 +434,7 @@ def test_describe_writes_only_the_comments_that_differ_from_the_catalog(work, tm
             for sql in stale
         ]
         ((table, qualified),) = tables.items()
-        database = "nxt" if qualified.startswith("nxt.") else "memory"
+        database = "nxt" if qualified.startswith("nxt.") else MARTS_ALIAS
         assert work.execute(
             "select comment from duckdb_tables() where database_name = ? and table_name = ?",
             [database, table],

@@ -17,6 +17,7 @@ from pfd_pipeline import cli
 from pfd_pipeline.faults import ENV as CRASH_ENV
 from pfd_pipeline.faults import FULL_PUBLICATION_ONLY, POINTS
 from pfd_pipeline.publish import PUBLISHED_TABLES
+from pfd_pipeline.warehouse import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIT_TABLES = ("ingested_files", "rejected_rows", "publication")
@@ -99,7 +100,7 @@ def test_a_correction_replaces_and_late_data_rebuilds_everything_downstream(proj
     ledger_dir = project["landing"] / "sales_ledger"
     header = next(iter(sorted(ledger_dir.iterdir()))).read_text(encoding="utf-8").splitlines()[0]
     columns = header.split(",")
-    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    con = connect(project["warehouse"] / "work.duckdb", read_only=True)
     try:
         row = con.execute(
             f"select {', '.join(columns)} from raw.sales_ledger where document_type = 'invoice' "
@@ -124,7 +125,7 @@ def test_a_correction_replaces_and_late_data_rebuilds_everything_downstream(proj
     assert "customer_tiers             3 month(s): 2025-01 to 2025-03" in out
     assert "customer_trends            3 month(s): 2025-01 to 2025-03" in out
     after = snapshot(project["warehouse"])
-    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    con = connect(project["warehouse"] / "work.duckdb", read_only=True)
     try:
         assert con.execute(
             "select count(*), any_value(gross_amount) from raw.sales_ledger where line_id = ?",

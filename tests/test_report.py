@@ -27,7 +27,7 @@ from pfd_pipeline.report import (
 )
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.summary import ranked_customers
-from pfd_pipeline.warehouse import ensure_schema
+from pfd_pipeline.warehouse import connect, ensure_schema
 
 SECTIONS = (
     "whale-curve",
@@ -80,7 +80,7 @@ def unfitted(tmp_path) -> Settings:
 def published(tmp_path: Path, prepare) -> Settings:
     settings = Settings(warehouse_dir=tmp_path / "warehouse")
     settings.warehouse_dir.mkdir()
-    con = duckdb.connect()
+    con = connect(":memory:")
     ensure_schema(con)
     allocate.ensure_tables(con)
     marts.ensure_tables(con)

@@ -19,7 +19,7 @@ from pfd_pipeline.planning import today
 from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import SOURCES
-from pfd_pipeline.warehouse import ensure_schema, table_metadata
+from pfd_pipeline.warehouse import MARTS_ALIAS, ensure_schema, table_metadata
 
 GROUP = "allocate"
 COST_TO_SERVE = dg.AssetKey(["marts", "customer_cost_to_serve"])
@@ -91,7 +91,7 @@ def build_allocate_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     raise dg.Failure(description=str(exc), allow_retries=False) from exc
             if pending:  # column descriptions for the UI's schema view, as published
                 names = [k.path[-1] for k in (COST_TO_SERVE, ACTIVITY_RATES, RECONCILIATION)]
-                describe(con, {name: f"marts.{name}" for name in names})
+                describe(con, {name: f"{MARTS_ALIAS}.marts.{name}" for name in names})
             off = unbalanced(con)
             rebuilt = "\n".join(f"| {p.period} | {p.status} | {p.reason} |" for p in pending)
             run_meta = {

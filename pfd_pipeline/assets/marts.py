@@ -12,7 +12,7 @@ from pfd_pipeline.assets.allocate import COST_TO_SERVE
 from pfd_pipeline.faults import crash_point
 from pfd_pipeline.publish import describe
 from pfd_pipeline.settings import Settings
-from pfd_pipeline.warehouse import markdown_table, run_in_order, table_metadata
+from pfd_pipeline.warehouse import MARTS_ALIAS, markdown_table, run_in_order, table_metadata
 
 GROUP = "marts"
 DESCRIPTIONS = {
@@ -172,7 +172,7 @@ def _rebuild(
         marts.rebuild(con, mart, periods, settings.marts, run_id, settings.duckdb_threads)
         shown.advance(len(periods))
     if periods:  # column descriptions for the UI's schema view, as published
-        describe(con, {table: f"marts.{table}" for table in mart.tables})
+        describe(con, {table: f"{MARTS_ALIAS}.marts.{table}" for table in mart.tables})
     metadata = {
         **table_metadata(con, f"marts.{mart.name}"),
         "months_rebuilt": dg.MetadataValue.int(len(periods)),

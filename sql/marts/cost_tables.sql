@@ -1,5 +1,5 @@
 -- Cost-to-serve tables, one row set per month (period 'YYYY-MM'); a month is rebuilt whole.
-create schema if not exists marts;
+create schema if not exists pfd_marts.marts;
 
 create table if not exists marts.customer_cost_to_serve (
     period              varchar not null,   -- month, YYYY-MM
@@ -68,9 +68,9 @@ create table if not exists marts.customer_documents (
 
 -- Build numbers order every rebuild of a month's table (allocation, marts) without trusting the
 -- clock: a table is stale when an input month it reads has a higher build number than its own.
-create sequence if not exists audit.build_seq start 1;
+create sequence if not exists pfd_marts.audit.build_seq start 1;
 
-create table if not exists audit.allocated_periods (
+create table if not exists pfd_marts.audit.allocated_periods (
     period          varchar not null primary key,
     model_sha256    varchar not null,     -- the cost model file it was allocated with
     reason          varchar not null,     -- why it was (re)built: first allocation, new data, ...

@@ -1,6 +1,6 @@
 -- Profitability marts, one row set per month (period 'YYYY-MM'); a month is rebuilt whole.
 -- Column descriptions live in sql/publish/catalog.yaml (applied with COMMENT ON).
-create schema if not exists marts;
+create schema if not exists pfd_marts.marts;
 
 -- Customer-days were kept here until they were folded into the customer-months below.
 drop table if exists marts.customer_days;
@@ -148,7 +148,7 @@ create table if not exists marts.segment_profitability (
 );
 
 -- Which build of each month every mart table holds (see audit.build_seq).
-create table if not exists audit.mart_periods (
+create table if not exists pfd_marts.audit.mart_periods (
     table_name      varchar not null,
     period          varchar not null,
     build_id        bigint not null,
@@ -159,7 +159,7 @@ create table if not exists audit.mart_periods (
 );
 
 -- Every month's build of every table: the allocation's for the cost tables, the marts' own.
-create or replace view audit.table_builds as
+create or replace view pfd_marts.audit.table_builds as
 select t.table_name, a.period, a.build_id
 from audit.allocated_periods as a
 cross join (
