@@ -40,7 +40,7 @@ from pfd_pipeline.faults import crash_point
 from pfd_pipeline.marts import MART_TABLES
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sql import SQL_DIR, load_sql
-from pfd_pipeline.warehouse import MARTS_ALIAS, marts_path, run_on_cursors, sql_literal
+from pfd_pipeline.warehouse import MARTS_ALIAS, run_on_cursors, sql_literal
 
 COST_TABLES = ("customer_cost_to_serve", "activity_rates", "allocation_reconciliation")
 PERIOD_TABLES = (MART_TABLES[0], *COST_TABLES, *MART_TABLES[1:])
@@ -211,13 +211,14 @@ def _copy_marts_file(con: duckdb.DuckDBPyConnection, settings: Settings, next_fi
     done). Checkpointed first, so that the file holds every committed row; nothing else writes
     to it while the publication runs (the steps before it have finished)."""
     rows = con.execute(
-        "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = ?",
+        "SELECT path, tags['storage_version'] FROM duckdb_databases() WHERE database_name = ?",
         [MARTS_ALIAS],
     ).fetchall()
-    if not rows or (rows[0][0] or "").rstrip("+") != settings.publish.storage_version:
-        return False
+    path, version = rows[0] if rows else (None, None)
+    if not path or (version or "").rstrip("+") != settings.publish.storage_version:
+        return False  # no marts file (in memory), or one of another storage version
     con.execute(f"CHECKPOINT {MARTS_ALIAS}")
-    shutil.copyfile(marts_path(settings.work_db), next_file)
+    shutil.copyfile(path, next_file)
     _attach(con, settings, next_file)
     return True
 

@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from pfd_pipeline import cli, runner
 from pfd_pipeline.definitions import build_definitions
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.startup import startup
-from pfd_pipeline.warehouse import connect
+from pfd_pipeline.warehouse import connect, marts_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny"
 COST_MODEL = Path(__file__).parent.parent / "data" / "config" / "cost_model.yaml"
@@ -563,3 +564,56 @@ def test_a_daily_run_starts_the_lifetime_value_first_beside_the_tiers(project, m
     assert given == ["customer_lifetime_value"] + [n for n in later if n != given[0]]
     assert set(started[:2]) == {"customer_lifetime_value", "customer_tiers"}
     assert sorted(started) == sorted(later)
+
+
+def test_a_store_with_its_marts_in_the_work_store_moves_them_to_the_marts_file(project, capsys):
+    """A store made before the marts file kept its marts and their build audit in work.duckdb:
+    its next run, with no new file, drops them there and builds every month again into the
+    marts file; the published tables come out the same."""
+    assert cli.main(["run", *_args(project)]) == 0
+    work = project["warehouse"] / "work.duckdb"
+    published = project["warehouse"] / "pfd.duckdb"
+
+    def read(path: Path, query: str) -> list[tuple]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return con.execute(query).fetchall()
+        finally:
+            con.close()
+
+    profitability = "SELECT * FROM marts.customer_profitability ORDER BY ALL"
+    before = read(published, profitability)
+    months = read(marts_path(work), "SELECT period FROM audit.allocated_periods ORDER BY 1")
+    assert before and months
+    # the old layout: the marts file's schemas copied into the work store, the file removed
+    con = duckdb.connect(str(work))
+    con.execute(f"ATTACH '{marts_path(work)}' AS old (READ_ONLY)")
+    con.execute("CREATE SCHEMA marts")
+    for (table,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'old' "
+        "AND schema_name = 'marts'"
+    ).fetchall():
+        con.execute(f"CREATE TABLE marts.{table} AS FROM old.marts.{table}")
+    for table in ("allocated_periods", "mart_periods"):
+        con.execute(f"CREATE TABLE audit.{table} AS FROM old.audit.{table}")
+    con.execute("CREATE SEQUENCE audit.build_seq START 1000")
+    con.close()
+    marts_path(work).unlink()
+    capsys.readouterr()
+    assert cli.main(["run", *_args(project)]) == 0
+    out = capsys.readouterr().out
+    assert "first allocation: " + ", ".join(m for (m,) in months) in out
+    assert read(published, profitability) == before
+    assert read(marts_path(work), profitability) == before
+    # nothing of the marts is left in the work store
+    assert (
+        read(
+            work,
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name = 'marts' "
+            "OR table_name IN ('allocated_periods', 'mart_periods')",
+        )
+        == []
+    )
+    assert read(work, "SELECT sequence_name FROM duckdb_sequences()") == [("file_id_seq",)]
+    assert cli.main(["run", *_args(project)]) == 0  # then nothing is left to do
+    assert "Nothing new" in capsys.readouterr().out

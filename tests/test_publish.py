@@ -8,6 +8,7 @@ import filecmp
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,10 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPAT = ROOT / ".venv" / "compat" / "duckdb-1.4.0"
 
 
-@pytest.fixture
-def work():
-    """A work store with two months of marts, as after a run."""
-    con = connect(":memory:")
+@pytest.fixture(params=["in memory", "on disk"])
+def work(request, tmp_path):
+    """A work store with two months of marts, as after a run: in memory (a full publication
+    writes every table into the next file) and on disk (it copies the marts file)."""
+    con = connect(
+        ":memory:" if request.param == "in memory" else tmp_path / "store" / "work.duckdb"
+    )
     ensure_schema(con)
     allocate.ensure_tables(con)
     marts.ensure_tables(con)
@@ -70,6 +74,15 @@ def test_published_file_is_documented_and_equals_the_work_store(work, settings):
             ).fetchall()
         }
         assert set(tables) == set(PUBLISHED_TABLES)
+        # nothing but the published tables: no audit schema, sequence or view of the store
+        assert reader.execute(
+            "select schema_name from duckdb_schemas() "
+            "where database_name = current_database() and not internal order by 1"
+        ).fetchall() == [("marts",)]
+        assert reader.execute("select count(*) from duckdb_sequences()").fetchall() == [(0,)]
+        assert reader.execute(
+            "select count(*) from duckdb_views() where not internal"
+        ).fetchall() == [(0,)]
         _assert_documented(reader)
         for table in catalog():
             if table != "publication":
@@ -268,7 +281,8 @@ def test_a_full_publication_whose_copy_cannot_be_made_still_publishes(work, sett
 
     def disk_full(source, destination):
         real_copy(source, destination)
-        raise OSError(errno.ENOSPC, "No space left on device", str(destination))
+        if Path(source) == target:  # the copy of the published file, not of the marts file
+            raise OSError(errno.ENOSPC, "No space left on device", str(destination))
 
     monkeypatch.setattr(publish.shutil, "copyfile", disk_full)
     assert publish_duckdb(work, settings, "run-1").full
@@ -448,3 +462,42 @@ def test_describe_writes_only_the_comments_that_differ_from_the_catalog(work, tm
         recording.statements.clear()
         describe(recording, tables)
         assert not [sql for sql in recording.statements if sql.startswith("COMMENT")]
+
+
+def test_a_full_publication_copies_the_marts_file_when_it_has_the_storage_version(
+    work, settings, monkeypatch
+):
+    """On disk, the marts file (written with the published file's storage version) is copied
+    and no published table is written again; in memory, or with another storage version, every
+    table is written into the next file. The published tables are the same either way."""
+    settings.warehouse_dir.mkdir()
+    (marts_file,) = work.execute(
+        "select path from duckdb_databases() where database_name = ?", [MARTS_ALIAS]
+    ).fetchone()
+    copied, written = [], []
+    real_copy, real_months = publish.shutil.copyfile, publish._copy_months
+    monkeypatch.setattr(
+        publish.shutil, "copyfile", lambda s, d: (copied.append(Path(s)), real_copy(s, d))[1]
+    )
+    monkeypatch.setattr(
+        publish,
+        "_copy_months",
+        lambda c, table, periods: (written.append(table), real_months(c, table, periods))[1],
+    )
+    publish_duckdb(work, settings, "run-1")
+    whole = sorted(publish.WHOLE_TABLES)
+    if marts_file is None:  # in memory: no file to copy
+        assert Path(str(marts_file)) not in copied
+        assert sorted(written) == sorted([*publish.PERIOD_TABLES, *whole])
+    else:
+        assert copied[0] == Path(marts_file)
+        assert sorted(written) == whole  # from the work store's audit
+    _published_equals_work_store(work, settings, "run-1")
+    if marts_file is not None:  # another storage version: written anew
+        settings.published_db.unlink()
+        copied.clear(), written.clear()
+        other = replace(settings, publish=replace(settings.publish, storage_version="v1.2.0"))
+        publish_duckdb(work, other, "run-2")
+        assert Path(marts_file) not in copied
+        assert sorted(written) == sorted([*publish.PERIOD_TABLES, *whole])
+        _published_equals_work_store(work, other, "run-2")
