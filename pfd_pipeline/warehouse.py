@@ -26,8 +26,6 @@ MARTS_ALIAS = "pfd_marts"  # its name in the work store's connections
 # transactions as the marts: DuckDB lets a transaction write to one database only).
 MARTS_SCHEMAS = ("marts", "audit")
 WORK_SCHEMAS = ("raw", "audit", "model")
-# The build audit as an older store kept it in the work store (moved to the marts file).
-BUILD_AUDIT = ("table_builds", "mart_periods", "allocated_periods")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -129,9 +127,10 @@ def _move_marts_out(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DROP SCHEMA {work}.marts CASCADE")
+        # the audit of the marts' builds, now in the marts file
         con.execute(f"DROP VIEW IF EXISTS {work}.audit.table_builds")
-        for table in BUILD_AUDIT[1:]:
-            con.execute(f"DROP TABLE IF EXISTS {work}.audit.{table}")
+        con.execute(f"DROP TABLE IF EXISTS {work}.audit.mart_periods")
+        con.execute(f"DROP TABLE IF EXISTS {work}.audit.allocated_periods")
         con.execute(f"DROP SEQUENCE IF EXISTS {work}.audit.build_seq")
         # published months were recorded with the old builds' numbers: publish everything anew
         for (table,) in con.execute(

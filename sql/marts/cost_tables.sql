@@ -1,4 +1,6 @@
 -- Cost-to-serve tables, one row set per month (period 'YYYY-MM'); a month is rebuilt whole.
+-- The marts live in the marts file, attached as pfd_marts (warehouse.attach_marts); the
+-- search path finds marts.x there. The audit of their builds is created there by its full name.
 create schema if not exists pfd_marts.marts;
 
 create table if not exists marts.customer_cost_to_serve (

@@ -1,5 +1,6 @@
 -- Profitability marts, one row set per month (period 'YYYY-MM'); a month is rebuilt whole.
 -- Column descriptions live in sql/publish/catalog.yaml (applied with COMMENT ON).
+-- In the marts file, attached as pfd_marts (see cost_tables.sql).
 create schema if not exists pfd_marts.marts;
 
 -- Customer-days were kept here until they were folded into the customer-months below.
