@@ -450,8 +450,7 @@ def history(landing: Path, work: Path, counts: list[int], days: int) -> dict:
             f"{build.rows_read['activities']:,} events",
             flush=True,
         )
-        runs[months] = {"folder": folder, "warehouse": warehouse, "held": held, "build": build}
-        runs[months]["daily"] = []
+        runs[months] = dict(folder=folder, warehouse=warehouse, held=held, build=build, daily=[])
     for day in range(days):
         for months, run in runs.items():
             for path in run["held"][day]:

@@ -171,9 +171,10 @@ def publish_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: s
             _drop_unpublished(con)
         elif full:
             con.execute(f"CREATE SCHEMA {ALIAS}.marts")
-        tables = [
-            t for t in _largest_first(con, PERIOD_TABLES) if not copied and (full or written[t])
-        ]
+        # a copied file has every period table already
+        tables = (
+            [] if copied else [t for t in _largest_first(con, PERIOD_TABLES) if full or written[t]]
+        )
         run_on_cursors(
             con,
             [partial(_copy_months, table=t, periods=None if full else written[t]) for t in tables]

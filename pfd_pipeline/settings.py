@@ -349,7 +349,7 @@ def _publish(section: dict[str, Any], path: Path) -> PublishSettings:
                 f"folder, got {name!r}"
             )
         names[key] = name
-    version = str(section.get("storage_version", "v1.4.0"))
+    version = str(section.get("storage_version", PublishSettings.storage_version))
     if not re.fullmatch(r"v\d+\.\d+\.\d+", version):
         raise ConfigError(
             f"config file {path}: publish.storage_version must look like v1.4.0, got {version!r}"

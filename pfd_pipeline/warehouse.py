@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from pfd_pipeline.settings import PublishSettings
 from pfd_pipeline.sql import load_sql
 
 T = TypeVar("T")
@@ -35,7 +36,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def connect(
-    database: Path | str, *, read_only: bool = False, storage_version: str = "v1.4.0"
+    database: Path | str,
+    *,
+    read_only: bool = False,
+    storage_version: str = PublishSettings.storage_version,
 ) -> duckdb.DuckDBPyConnection:
     """A plain connection for the CLI and tests (assets use the Dagster DuckDB resource), with
     the marts file attached (`attach_marts`). `database` may be ":memory:" (tests): the marts
