@@ -709,3 +709,40 @@ def test_ranked_customers_are_read_again_when_the_published_file_changes(setting
         finally:
             con.close()
         assert [c["customer_id"] for c in best] == expected, path
+
+
+def test_long_names_from_the_users_files_stay_inside_every_chart():
+    """Segment, resource and activity names come from the user's files; the margins are measured
+    for each chart as it is saved, so a long name is drawn whole, inside the figure."""
+    from pfd_pipeline import charts
+
+    long = "a segment with a rather long name from the customer master"
+    figures = {
+        "segments": charts.segment_trends(
+            {long: [("2025-01", Decimal("12.5")), ("2025-02", Decimal("-3"))],
+             "all customers": [("2025-01", Decimal("10")), ("2025-02", Decimal("2"))]},
+            "all customers",
+        ),  # fmt: skip
+        "capacity": charts.unused_capacity(
+            [("warehouse_and_distribution_centre_staff", Decimal("123456.78"), 0.85),
+             ("sales", Decimal("2000"), None)]
+        ),  # fmt: skip
+        "waterfall": charts.waterfall(
+            [("Gross revenue", Decimal("1000000"), "total"),
+             ("returns_processing_and_quality_inspection_by_hand", Decimal("-250000"), "change"),
+             ("Operating profit", Decimal("750000"), "total")]
+        ),  # fmt: skip
+        "tiers": charts.tiers([("highly profitable", 10, Decimal("5000")),
+                               ("unprofitable", 3, Decimal("-90000"))]),  # fmt: skip
+    }
+    for name, fig in figures.items():
+        charts.svg(fig)  # lays the figure out as the report does
+        renderer = fig._get_renderer()
+        texts = " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+        assert name == "tiers" or any(
+            part in texts for part in (long, "warehouse_and_", "returns_processing")
+        )
+        for ax in fig.axes:  # everything drawn: ticks, labels, title, legend, bar values
+            drawn = ax.get_tightbbox(renderer)
+            assert fig.bbox.x0 - 0.5 <= drawn.x0 and drawn.x1 <= fig.bbox.x1 + 0.5, name
+            assert fig.bbox.y0 - 0.5 <= drawn.y0 and drawn.y1 <= fig.bbox.y1 + 0.5, name
