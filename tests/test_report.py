@@ -719,21 +719,28 @@ def test_long_names_from_the_users_files_stay_inside_every_chart():
     long = "a segment with a rather long name from the customer master"
     figures = {
         "segments": charts.segment_trends(
-            {long: [("2025-01", Decimal("12.5")), ("2025-02", Decimal("-3"))],
-             "all customers": [("2025-01", Decimal("10")), ("2025-02", Decimal("2"))]},
+            {
+                long: [("2025-01", Decimal("12.5")), ("2025-02", Decimal("-3"))],
+                "all customers": [("2025-01", Decimal("10")), ("2025-02", Decimal("2"))],
+            },
             "all customers",
-        ),  # fmt: skip
+        ),
         "capacity": charts.unused_capacity(
-            [("warehouse_and_distribution_centre_staff", Decimal("123456.78"), 0.85),
-             ("sales", Decimal("2000"), None)]
-        ),  # fmt: skip
+            [
+                ("warehouse_and_distribution_centre_staff", Decimal("123456.78"), 0.85),
+                ("sales", Decimal("2000"), None),
+            ]
+        ),
         "waterfall": charts.waterfall(
-            [("Gross revenue", Decimal("1000000"), "total"),
-             ("returns_processing_and_quality_inspection_by_hand", Decimal("-250000"), "change"),
-             ("Operating profit", Decimal("750000"), "total")]
-        ),  # fmt: skip
-        "tiers": charts.tiers([("highly profitable", 10, Decimal("5000")),
-                               ("unprofitable", 3, Decimal("-90000"))]),  # fmt: skip
+            [
+                ("Gross revenue", Decimal("1000000"), "total"),
+                ("returns_processing_and_quality_inspection_by_hand", Decimal("-250000"), "change"),
+                ("Operating profit", Decimal("750000"), "total"),
+            ]
+        ),
+        "tiers": charts.tiers(
+            [("highly profitable", 10, Decimal("5000")), ("unprofitable", 3, Decimal("-90000"))]
+        ),
     }
     for name, fig in figures.items():
         charts.svg(fig)  # lays the figure out as the report does
