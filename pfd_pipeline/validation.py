@@ -89,7 +89,9 @@ class ValidationContext:
     as_of: dt.date
     min_date: dt.date = dt.date(2000, 1, 1)
     max_future_days: int = 1
-    known_customers: frozenset[str] | None = None  # None: the customer check is skipped
+    # None: the customer check is skipped; a run passes the master's ids as a Series
+    # (ingest.known_customers), tests a set
+    known_customers: frozenset[str] | pl.Series | None = None
     currencies: frozenset[str] | None = None  # None: any ISO 4217 code is accepted
     known_activities: frozenset[str] | None = None  # None: the activity check is skipped
 
@@ -321,11 +323,18 @@ def _typed_checks(source: Source, ctx: ValidationContext) -> dict[str, list[pa.C
     return checks
 
 
+def _values(values: frozenset[str] | pl.Series) -> pl.Expr:
+    """The values as a one-row list literal for `is_in` (a Series as it is: 0.4 ms for the
+    200,000 customers at L)."""
+    if isinstance(values, pl.Series):
+        return pl.lit(values.implode())
+    return _set_values(values)
+
+
 @functools.lru_cache(maxsize=4)  # a run has three: customers, currencies, activities
-def _values(values: frozenset[str]) -> pl.Expr:
-    """The values as a one-row list literal for `is_in`. Cached: the schema is built for every
-    batch, and sorting the 200,000 known customers took 60 ms each time (a frozenset keeps its
-    hash, so the lookup is cheap)."""
+def _set_values(values: frozenset[str]) -> pl.Expr:
+    """A set's values, sorted, as `_values`. Cached: the schema is built for every batch (a
+    frozenset keeps its hash, so the lookup is cheap)."""
     return pl.lit(pl.Series(sorted(values), dtype=pl.String).implode())
 
 
