@@ -7,7 +7,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from queue import Queue
-from threading import Thread
 from typing import TypeVar
 
 import dagster as dg
@@ -355,34 +354,23 @@ def run_in_order(
         raise ValueError(f"tasks that wait for each other: {waiting}")
 
 
-@contextmanager
-def checkpoint_alongside(
+def checkpoint(
     connection: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
-) -> Iterator[list[str]]:
-    """Checkpoint a database on a thread of its own while the block runs; wait for it at the end.
+) -> list[str]:
+    """Checkpoint the work store and the marts file; return why, if either failed.
 
-    For a block that does not touch that database (the report reads the published file and
-    draws in Python): the checkpoint's writing overlaps the block's work instead of coming
-    before or after it. A checkpoint that fails is left to the next one, at the latest when the
-    database closes; the list yielded then holds the reason.
+    A checkpoint that fails is left to the next one, at the latest when the database closes: a
+    saving missed, never a failed run.
     """
     failures: list[str] = []
-
-    def checkpoint() -> None:
-        try:
-            with connection() as con:
-                try:  # caught inside, so that the connection is closed
-                    con.execute("CHECKPOINT")
-                    if _attached(con, MARTS_ALIAS):
-                        con.execute(f"CHECKPOINT {MARTS_ALIAS}")
-                except duckdb.Error as exc:
-                    failures.append(str(exc))
-        except duckdb.Error as exc:  # a saving missed, never a failed run
-            failures.append(str(exc))
-
-    thread = Thread(target=checkpoint, name="pfd-checkpoint")
-    thread.start()
     try:
-        yield failures
-    finally:
-        thread.join()
+        with connection() as con:
+            try:  # caught inside, so that the connection is closed
+                con.execute("CHECKPOINT")
+                if _attached(con, MARTS_ALIAS):
+                    con.execute(f"CHECKPOINT {MARTS_ALIAS}")
+            except duckdb.Error as exc:
+                failures.append(str(exc))
+    except duckdb.Error as exc:
+        failures.append(str(exc))
+    return failures
