@@ -63,8 +63,14 @@ class WorkStore(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with super().get_connection() as con:
-            attach_marts(con, Path(self.database), self.storage_version)
-            yield con
+            # closed here too: Dagster's closes it only when the block ends without an error,
+            # and a connection left to the garbage collector keeps the work store open in this
+            # process with its settings (a next run in it then cannot open it read-only)
+            try:
+                attach_marts(con, Path(self.database), self.storage_version)
+                yield con
+            finally:
+                con.close()
 
 
 def duckdb_resource(settings: Settings) -> WorkStore:

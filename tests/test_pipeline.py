@@ -182,6 +182,34 @@ def test_cli_run_failure_is_one_paragraph_naming_file_row_column_rule(project, c
     assert "row 3, column quantity, rule invoice_quantity_positive" in err
 
 
+@pytest.mark.parametrize("target", ["duckdb", "parquet"])
+def test_a_failed_publication_names_its_asset_and_is_tried_again(
+    project, monkeypatch, capsys, target
+):
+    """The three publications are one Dagster step; its failure names the one that failed.
+    The DuckDB file is published first: if it fails, neither the Parquet nor the report is
+    written from that run. The next run publishes what is pending."""
+    from pfd_pipeline import publish
+    from pfd_pipeline.assets import publish as publish_assets
+
+    def broken(con, settings, run_id):
+        raise publish.PublishError("the disk is full")
+
+    working = getattr(publish_assets, f"publish_{target}")
+    monkeypatch.setattr(publish_assets, f"publish_{target}", broken)
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"publish/{'duckdb_file' if target == 'duckdb' else 'parquet'} failed: " in err, err
+    assert "the disk is full" in err
+    settings = _settings(project)
+    assert settings.published_db.exists() is (target == "parquet")
+    assert not list(settings.parquet_dir.glob("*/*")) if target == "duckdb" else True
+
+    monkeypatch.setattr(publish_assets, f"publish_{target}", working)
+    assert cli.main(["run", *_args(project)]) == 0
+    assert settings.published_db.exists() and list(settings.parquet_dir.glob("*/*"))
+
+
 def test_env_vars_do_what_the_flags_do(project, monkeypatch, capsys):
     monkeypatch.setenv("PFD_LANDING_DIR", str(project["landing"]))
     monkeypatch.setenv("PFD_WAREHOUSE_DIR", str(project["warehouse"]))

@@ -8,6 +8,7 @@ import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
 from pfd_pipeline import marts, progress
+from pfd_pipeline.assets import failing_as
 from pfd_pipeline.assets.allocate import ACTIVITY_RATES, RECONCILIATION
 from pfd_pipeline.assets.marts import key
 from pfd_pipeline.assets.validate import INGEST_AUDIT, REJECTED_ROWS
@@ -91,13 +92,13 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         selected = context.selected_asset_keys
         run_id = context.run.run_id
         if DUCKDB_FILE in selected:
-            yield from _duckdb_file(duckdb, settings, run_id)
+            yield from failing_as(DUCKDB_FILE, lambda: _duckdb_file(duckdb, settings, run_id))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-report") as pool:
-            drawn = pool.submit(_report, settings) if REPORT in selected else None
+            drawn = None
+            if REPORT in selected:
+                drawn = pool.submit(failing_as, REPORT, lambda: _report(settings))
             if PARQUET in selected:
-                with duckdb.get_connection() as con:
-                    ensure_tables(con)
-                    publication = _publish(publish_parquet, con, settings, run_id)
+                publication = failing_as(PARQUET, lambda: _parquet(duckdb, settings, run_id))
                 yield dg.MaterializeResult(asset_key=PARQUET, metadata=_metadata(publication))
             for failure in checkpoint(duckdb.get_connection):
                 context.log.info(f"work store not checkpointed after publishing: {failure}")
@@ -110,8 +111,10 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     return [publish]
 
 
-def _duckdb_file(duckdb: DuckDBResource, settings: Settings, run_id: str):
-    """Publish the DuckDB file; yield its materialisation and the check of its row counts."""
+def _duckdb_file(
+    duckdb: DuckDBResource, settings: Settings, run_id: str
+) -> list[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Publish the DuckDB file; return its materialisation and the check of its row counts."""
     with duckdb.get_connection() as con:
         ensure_tables(con)
         publication = _publish(publish_duckdb, con, settings, run_id)
@@ -122,21 +125,29 @@ def _duckdb_file(duckdb: DuckDBResource, settings: Settings, run_id: str):
     finally:
         reader.close()
     differ = sorted(t for t in expected if expected[t] != published.get(t))
-    yield dg.MaterializeResult(
-        asset_key=DUCKDB_FILE,
-        metadata={
-            **_metadata(publication),
-            "rows": dg.MetadataValue.md(
-                markdown_table(["table", "rows"], sorted(published.items()))
-            ),
-        },
-    )
-    yield dg.AssetCheckResult(
-        asset_key=DUCKDB_FILE,
-        check_name="matches_work_store",
-        passed=not differ,
-        metadata={"tables_differing": dg.MetadataValue.text(", ".join(differ) or "none")},
-    )
+    return [
+        dg.MaterializeResult(
+            asset_key=DUCKDB_FILE,
+            metadata={
+                **_metadata(publication),
+                "rows": dg.MetadataValue.md(
+                    markdown_table(["table", "rows"], sorted(published.items()))
+                ),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=DUCKDB_FILE,
+            check_name="matches_work_store",
+            passed=not differ,
+            metadata={"tables_differing": dg.MetadataValue.text(", ".join(differ) or "none")},
+        ),
+    ]
+
+
+def _parquet(duckdb: DuckDBResource, settings: Settings, run_id: str) -> Publication:
+    with duckdb.get_connection() as con:
+        ensure_tables(con)
+        return _publish(publish_parquet, con, settings, run_id)
 
 
 def _report(settings: Settings) -> tuple[dict[str, dg.MetadataValue], str | None]:
