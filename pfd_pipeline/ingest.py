@@ -141,12 +141,17 @@ def ingest_source(
     run_id: str,
     batch_rows: int,
     max_reject_share: float,
+    identified: Callable[[], None] | None = None,
 ) -> SourceOutcome:
-    """Ingest the given landing files of one source; see the module docstring for the steps."""
+    """Ingest the given landing files of one source; see the module docstring for the steps.
+    `identified` is called once the new files have their ids (sources ingested side by side
+    take their ids in turn, so that the ids do not depend on which thread came first)."""
     seconds = dict.fromkeys(("hash", "read", "validate", "load", "merge"), 0.0)
     candidates = new_files(con, files)
     skipped = len(files) - len(candidates)
     outcomes = _identify(con, candidates)
+    if identified is not None:
+        identified()
     outcome = SourceOutcome(source, outcomes, skipped, seconds)
     discard_unrecorded_rows(con, source)
     has_rows = con.execute(f"SELECT EXISTS (FROM {source.table})").fetchall()[0][0]
@@ -175,7 +180,7 @@ def ingest_source(
         first = min((o.file_id for o in to_load), default=None)
         failures += _reject_share_failures(con, to_load, max_reject_share)
         if not failures:
-            with _timed(seconds, "merge"):
+            with _timed(seconds, "merge"), _MERGE_LOCK:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     _merge(con, outcome, run_id, first, has_rows)
@@ -224,6 +229,10 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
 
 
 _TIMED_LOCK = Lock()
+# One merge at a time in the process: two sources ingested side by side (a daily run's ledger
+# and events) both write the ingest audit in their merge's transaction; merged one after the
+# other (a few hundredths of a second each), neither transaction can conflict with the other.
+_MERGE_LOCK = Lock()
 
 
 def _identify(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> list[FileOutcome]:

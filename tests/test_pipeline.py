@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -210,6 +212,80 @@ def test_a_failed_publication_names_its_asset_and_is_tried_again(
     assert settings.published_db.exists() and list(settings.parquet_dir.glob("*/*"))
 
 
+def _ingested(project) -> tuple[list, dict[str, list]]:
+    """The ingest audit (ids, files, outcomes) and the daily raw tables' rows with file ids."""
+    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    try:
+        audit = con.execute(
+            "select file_id, source, path, status, rows_read, rows_accepted, rows_rejected "
+            "from audit.ingested_files order by file_id"
+        ).fetchall()
+        tables = {
+            table: con.execute(f"select * from raw.{table} order by all").fetchall()
+            for table in ("sales_ledger", "activity_events")
+        }
+    finally:
+        con.close()
+    return audit, tables
+
+
+def test_the_daily_sources_load_the_same_side_by_side_as_one_after_the_other(
+    project, monkeypatch, tmp_path
+):
+    """A daily run's ledger and events are loaded side by side (a few days' files), a backfill's
+    one after the other; the file ids, the audit and the rows come out the same either way."""
+    from pfd_pipeline.assets import ingest as ingest_assets
+
+    threads: dict[str, str] = {}
+    loading = ingest_assets._ingest
+
+    def spy(duckdb, settings, source, *args):
+        threads[source.name] = threading.current_thread().name
+        if source.name == "sales_ledger":  # the first to draw file ids, but the later to start
+            time.sleep(0.3)
+        return loading(duckdb, settings, source, *args)
+
+    monkeypatch.setattr(ingest_assets, "_ingest", spy)
+    runs = {}
+    for side_by_side in (True, False):
+        monkeypatch.setattr(ingest_assets, "SIDE_BY_SIDE_BYTES", 1 << 30 if side_by_side else 0)
+        project["warehouse"] = tmp_path / f"wh_{side_by_side}"
+        threads.clear()
+        assert cli.main(["run", *_args(project)]) == 0
+        daily = {threads["sales_ledger"], threads["activities"]}
+        assert all(t.startswith("pfd-ingest") for t in daily) is side_by_side, threads
+        assert len(daily) == (2 if side_by_side else 1)
+        runs[side_by_side] = _ingested(project)
+    assert runs[True] == runs[False]
+    audit, tables = runs[True]
+    assert {source for _, source, *_ in audit} >= {"sales_ledger", "activities"}
+    assert all(tables.values())
+
+
+def test_a_source_that_fails_beside_another_leaves_the_other_loaded(project, capsys):
+    """Loaded side by side, the ledger's failure (too many rejects: 50% and 40% of two files)
+    fails the run naming it; the events (17% rejected) are loaded and recorded all the same, as
+    when each source was a step of its own. When both fail, the message names both."""
+    project["config"].write_text("validation:\n  max_reject_share: 0.3\n", encoding="utf-8")
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "raw/sales_ledger failed:" in err and "activity_events" not in err, err
+    audit, tables = _ingested(project)
+    assert "activities" in {source for _, source, *_ in audit}
+    assert "sales_ledger" not in {source for _, source, *_ in audit}
+    assert not tables["sales_ledger"] and tables["activity_events"]
+    with dg.DagsterInstance.get() as instance:  # the run is recorded in $DAGSTER_HOME
+        assert instance.get_latest_materialization_event(dg.AssetKey(["raw", "activity_events"]))
+        assert not instance.get_latest_materialization_event(dg.AssetKey(["raw", "sales_ledger"]))
+
+    project["warehouse"] = project["warehouse"].with_name("both_fail")
+    project["config"].write_text("validation:\n  max_reject_share: 0.05\n", encoding="utf-8")
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("pfd: raw/sales_ledger failed: 2 sales_ledger file(s)"), err
+    assert " raw/activity_events failed: 1 activities file(s) could not be loaded" in err
+
+
 def test_env_vars_do_what_the_flags_do(project, monkeypatch, capsys):
     monkeypatch.setenv("PFD_LANDING_DIR", str(project["landing"]))
     monkeypatch.setenv("PFD_WAREHOUSE_DIR", str(project["warehouse"]))
@@ -354,8 +430,9 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     out = capsys.readouterr().out
     assert "late data for a closed month: 2025-01" in out
     # only the source with a new file is loaded; everything downstream is rebuilt
+    assets = _assets_of_last_run(project)
+    assert [a for a in assets if a.startswith("raw/")] == ["raw/activity_events"], assets
     steps = _steps_of_last_run(project)
-    assert [s for s in steps if s.startswith("raw__")] == ["raw__activity_events"], steps
     assert {"allocate_cost_to_serve", "marts__customer_profitability", "publish"} <= steps
 
     model = project["config"].parent / "cost_model.yaml"
@@ -367,6 +444,7 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     out = capsys.readouterr().out
     assert "1 month(s) to re-allocate" in out
     assert "cost model changed: 2025-01" in out
+    assert not [a for a in _assets_of_last_run(project) if a.startswith("raw/")]
     steps = _steps_of_last_run(project)
     assert not [s for s in steps if s.startswith("raw__")], steps
     assert {"allocate_cost_to_serve", "publish"} <= steps
@@ -452,6 +530,13 @@ def test_a_store_allocated_before_customer_documents_allocates_every_month_again
 def _steps_of_last_run(project) -> set[str]:
     stats = json.loads((project["warehouse"] / "last_run_stats.json").read_text(encoding="utf-8"))
     return set(stats["step_seconds"])
+
+
+def _assets_of_last_run(project) -> list[str]:
+    """The assets the last run materialised that report their seconds (each raw table, mart and
+    publication), sorted."""
+    stats = json.loads((project["warehouse"] / "last_run_stats.json").read_text(encoding="utf-8"))
+    return sorted(stats["asset_seconds"])
 
 
 def test_the_pfd_command_prints_everything_and_exits_with_the_run_code(project):

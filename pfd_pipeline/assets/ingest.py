@@ -1,9 +1,15 @@
 """Stage `ingest`: one asset per landing source, loading new files into the raw tables."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from threading import Event
+
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from pfd_pipeline.assets import FAILED_ASSET, failing_as
 from pfd_pipeline.cost_model import CostModelError, load_cost_model
 from pfd_pipeline.faults import crash_point
 from pfd_pipeline.ingest import (
@@ -16,7 +22,7 @@ from pfd_pipeline.ingest import (
     repeated_keys_sql,
     run_key_range,
 )
-from pfd_pipeline.landing import FileRejected, discover
+from pfd_pipeline.landing import FileRejected, LandingFile, discover
 from pfd_pipeline.planning import today
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.sources import ACTIVITIES, CUSTOMERS, FEEDBACK, SALES_LEDGER, SOURCES, Source
@@ -124,6 +130,7 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
             ).fetchall()[0][0]
     results = [
         dg.AssetCheckResult(
+            asset_key=asset_key(source),
             check_name="key_unique",
             passed=duplicated == 0,
             metadata={"duplicated_keys": duplicated, "files_checked": len(loaded)},
@@ -140,6 +147,7 @@ def _check_results(con, source: Source, outcome: SourceOutcome) -> list[dg.Asset
             ).fetchall()[0][0]
         results.append(
             dg.AssetCheckResult(
+                asset_key=asset_key(source),
                 check_name="customer_known",
                 passed=unknown == 0,
                 severity=dg.AssetCheckSeverity.ERROR
@@ -196,35 +204,158 @@ def _run_metadata(outcome: SourceOutcome) -> dict[str, dg.MetadataValue]:
     }
 
 
-def build_ingest_asset(
-    source: Source, settings: Settings, partitions_def: dg.PartitionsDefinition | None
-) -> dg.AssetsDefinition:
-    """The asset that loads one source's new landing files into its raw table."""
-    deps = [asset_key(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES, FEEDBACK) else []
+# A few days' files of the two daily sources (a daily run's, about 10 MB each at L) are ingested
+# side by side: reading and checking one file keeps about one core busy, so one after the other
+# they left the second core idle. More than this (a backfill, a first load) go one after the
+# other: each source's batches already keep both cores busy, and two at once would add up their
+# memory.
+SIDE_BY_SIDE_BYTES = 64 * 1024 * 1024
 
-    @dg.asset(
+
+def _spec(source: Source) -> dg.AssetSpec:
+    return dg.AssetSpec(
         key=asset_key(source),
         group_name=GROUP,
         description=f"{source.description} Loaded from landing/{source.name}/ (CSV or Parquet).",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
-        deps=deps,
-        check_specs=_checks(source),
+        deps=[asset_key(CUSTOMERS)] if source in (SALES_LEDGER, ACTIVITIES, FEEDBACK) else [],
         kinds={"duckdb", "polars"},
         metadata={
             "dagster/column_schema": contract_schema(source),
             "dagster/table_name": source.table,
         },
     )
-    def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        try:
-            files = discover(settings.landing_dir, source)
-        except FileRejected as exc:  # e.g. an impossible date in a file name
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        if source.daily:  # only the files of the days this run covers
-            window = context.partition_key_range
-            files = [f for f in files if window.start <= f.day.isoformat() <= window.end]
+
+
+def build_ingest_step(
+    name: str,
+    sources: list[Source],
+    settings: Settings,
+    partitions_def: dg.PartitionsDefinition | None,
+) -> dg.AssetsDefinition:
+    """One Dagster step that loads the new landing files of `sources` into their raw tables,
+    side by side when they are few (SIDE_BY_SIDE_BYTES), else one source after the other."""
+
+    @dg.multi_asset(
+        name=name,
+        specs=[_spec(source) for source in sources],
+        check_specs=[spec for source in sources for spec in _checks(source)],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        can_subset=len(sources) > 1,
+    )
+    def _step(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        selected = [s for s in sources if asset_key(s) in context.selected_asset_keys]
+        window = context.partition_key_range if partitions_def else None
+        files = {source: _landing_files(settings, source, window) for source in selected}
         settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        run_id = context.run.run_id
+
+        def ingest(source: Source, turn: Turn | None = None) -> Ingested | dg.Failure:
+            """The source's load, or its failure: each source is loaded whatever the others do,
+            as when each was a step of its own."""
+            try:
+                return failing_as(
+                    asset_key(source),
+                    lambda: _ingest(
+                        duckdb, settings, source, files[source], run_id, context.log, turn
+                    ),
+                )
+            except dg.Failure as failure:
+                return failure
+
+        size = sum(f.size for listed in files.values() for f in listed)
+        if len(selected) > 1 and size <= SIDE_BY_SIDE_BYTES:
+            turns = Turn.chain(len(selected))
+            with ThreadPoolExecutor(len(selected), thread_name_prefix="pfd-ingest") as pool:
+                running = [pool.submit(ingest, s, t) for s, t in zip(selected, turns, strict=True)]
+            done = [future.result() for future in running]
+        else:
+            done = [ingest(source) for source in selected]
+        loaded = [(s, d) for s, d in zip(selected, done, strict=True) if isinstance(d, Ingested)]
+        if any(d.loaded for _, d in loaded):  # once both are done: it lowers the memory limit
+            with duckdb.get_connection() as con:
+                release_cached_blocks(con, settings.duckdb_memory_limit)
+        checks = context.selected_asset_check_keys
+        for source, ingested in loaded:
+            key = asset_key(source)
+            yield dg.MaterializeResult(asset_key=key, metadata=ingested.metadata)
+            yield from (c for c in ingested.checks if dg.AssetCheckKey(key, c.check_name) in checks)
+        failures = [d for d in done if isinstance(d, dg.Failure)]
+        if failures:  # one failure for the step, naming each source that failed
+            first, *others = failures
+            raise dg.Failure(
+                " ".join(
+                    [
+                        first.description or "",
+                        *(f"{_named(f)} failed: {f.description}" for f in others),
+                    ]
+                ),
+                first.metadata,
+                allow_retries=False,
+            )
+
+    return _step
+
+
+def _named(failure: dg.Failure) -> str:
+    return str(failure.metadata[FAILED_ASSET].value)
+
+
+def _landing_files(
+    settings: Settings, source: Source, window: dg.PartitionKeyRange | None
+) -> list[LandingFile]:
+    """The source's landing files, of the days in `window` for a daily source."""
+    try:
+        files = discover(settings.landing_dir, source)
+    except FileRejected as exc:  # e.g. an impossible date in a file name
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    if window is not None:  # only the files of the days this run covers
+        files = [f for f in files if window.start <= f.day.isoformat() <= window.end]
+    return files
+
+
+@dataclass
+class Ingested:
+    metadata: dict[str, dg.MetadataValue]
+    checks: list[dg.AssetCheckResult]
+    loaded: bool  # any new file loaded
+
+
+class Turn:
+    """Sources ingested side by side draw their file ids in the order they are listed: each
+    waits for the one before it to have its ids (or to have failed) before drawing its own."""
+
+    def __init__(self, before: Event | None) -> None:
+        self.before = before
+        self.done = Event()
+
+    @classmethod
+    def chain(cls, count: int) -> list["Turn"]:
+        turns: list[Turn] = []
+        for _ in range(count):
+            turns.append(cls(turns[-1].done if turns else None))
+        return turns
+
+    def wait(self) -> None:
+        if self.before is not None:
+            self.before.wait()
+
+
+def _ingest(
+    duckdb: DuckDBResource,
+    settings: Settings,
+    source: Source,
+    files: list[LandingFile],
+    run_id: str,
+    log,
+    turn: Turn | None = None,
+) -> Ingested:
+    """Load one source's new files; return its metadata, its checks and whether it loaded any.
+    With a `turn`, its files take their ids after the source before it (`Turn`)."""
+    started = time.perf_counter()
+    if turn is not None:
+        turn.wait()
+    try:
         with duckdb.get_connection() as con:
             ensure_schema(con)
             ctx = validation_context(settings, con, source)
@@ -234,31 +365,40 @@ def build_ingest_asset(
                     source,
                     files,
                     ctx,
-                    run_id=context.run.run_id,
+                    run_id=run_id,
                     batch_rows=settings.validation.batch_rows,
                     max_reject_share=settings.validation.max_reject_share,
+                    identified=turn.done.set if turn is not None else None,
                 )
             except (IngestError, FileRejected) as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from exc
             crash_point("after_ingest")
-            context.log.info(
-                f"{source.name}: {outcome.loaded} file(s) loaded, {outcome.duplicates} duplicate, "
-                f"{outcome.rows_accepted} rows accepted, {outcome.rows_rejected} rejected"
+            log.info(
+                f"{source.name}: {outcome.loaded} file(s) loaded, {outcome.duplicates} "
+                f"duplicate, {outcome.rows_accepted} rows accepted, {outcome.rows_rejected} "
+                "rejected"
             )
             metadata = {**table_metadata(con, source.table), **_run_metadata(outcome)}
             checks = _check_results(con, source, outcome)
-            if outcome.loaded:
-                release_cached_blocks(con, settings.duckdb_memory_limit)
-        yield dg.MaterializeResult(metadata=metadata)
-        yield from checks
-
-    return _asset
+    finally:
+        if turn is not None:  # the next source goes on even if this one failed first
+            turn.done.set()
+    metadata["seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
+    return Ingested(metadata, checks, outcome.loaded > 0)
 
 
 def build_ingest_assets(
     settings: Settings, daily: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
-    return [
-        build_ingest_asset(source, settings, daily if source.daily else None)
-        for source in SOURCES.values()
+    """A step per source that is not daily, and one for the daily sources (ledger and events)."""
+    sources = list(SOURCES.values())
+    steps = [
+        build_ingest_step(f"raw__{asset_key(s).path[-1]}", [s], settings, None)
+        for s in sources
+        if not s.daily
     ]
+    steps.append(build_ingest_step(DAILY_STEP, [s for s in sources if s.daily], settings, daily))
+    return steps
+
+
+DAILY_STEP = "raw__daily_sources"
