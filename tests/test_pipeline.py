@@ -241,20 +241,37 @@ def test_the_daily_sources_load_the_same_side_by_side_as_one_after_the_other(
 
     def spy(duckdb, settings, source, *args):
         threads[source.name] = threading.current_thread().name
+        if source.daily:
+            order.append("load")
         if source.name == "sales_ledger":  # the first to draw file ids, but the later to start
             time.sleep(0.3)
         return loading(duckdb, settings, source, *args)
 
+    order: list[str] = []  # the daily sources' loads and the releases of cached blocks
+    releasing = ingest_assets.release_cached_blocks
+
+    def release_spy(con, limit):
+        order.append("release")
+        return releasing(con, limit)
+
     monkeypatch.setattr(ingest_assets, "_ingest", spy)
+    monkeypatch.setattr(ingest_assets, "release_cached_blocks", release_spy)
     runs = {}
     for side_by_side in (True, False):
         monkeypatch.setattr(ingest_assets, "SIDE_BY_SIDE_BYTES", 1 << 30 if side_by_side else 0)
         project["warehouse"] = tmp_path / f"wh_{side_by_side}"
         threads.clear()
+        order.clear()
         assert cli.main(["run", *_args(project)]) == 0
         daily = {threads["sales_ledger"], threads["activities"]}
         assert all(t.startswith("pfd-ingest") for t in daily) is side_by_side, threads
         assert len(daily) == (2 if side_by_side else 1)
+        # one after the other, each source's cached blocks are released before the next loads
+        step = order[order.index("load") :][:4]
+        if side_by_side:
+            assert step[:3] == ["load", "load", "release"], order
+        else:
+            assert step == ["load", "release", "load", "release"], order
         runs[side_by_side] = _ingested(project)
     assert runs[True] == runs[False]
     audit, tables = runs[True]

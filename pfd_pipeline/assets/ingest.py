@@ -263,18 +263,27 @@ def build_ingest_step(
             except dg.Failure as failure:
                 return failure
 
+        def release_blocks() -> None:
+            with duckdb.get_connection() as con:
+                release_cached_blocks(con, settings.duckdb_memory_limit)
+
         size = sum(f.size for listed in files.values() for f in listed)
         if len(selected) > 1 and size <= SIDE_BY_SIDE_BYTES:
             turns = Turn.chain(len(selected))
             with ThreadPoolExecutor(len(selected), thread_name_prefix="pfd-ingest") as pool:
                 running = [pool.submit(ingest, s, t) for s, t in zip(selected, turns, strict=True)]
             done = [future.result() for future in running]
+            if any(isinstance(d, Ingested) and d.loaded for d in done):
+                release_blocks()  # once both are done: it lowers the memory limit a moment
         else:
-            done = [ingest(source) for source in selected]
+            done = []
+            for source in selected:
+                done.append(ingest(source))
+                if isinstance(done[-1], Ingested) and done[-1].loaded:
+                    # before the next source: at L the ledger's load ran with about 1 GB of the
+                    # events' blocks still cached, the build's peak (5.19 against 4.82 GiB)
+                    release_blocks()
         loaded = [(s, d) for s, d in zip(selected, done, strict=True) if isinstance(d, Ingested)]
-        if any(d.loaded for _, d in loaded):  # once both are done: it lowers the memory limit
-            with duckdb.get_connection() as con:
-                release_cached_blocks(con, settings.duckdb_memory_limit)
         checks = context.selected_asset_check_keys
         for source, ingested in loaded:
             key = asset_key(source)
