@@ -248,6 +248,11 @@ def build_ingest_step(
         window = context.partition_key_range if partitions_def else None
         files = {source: _landing_files(settings, source, window) for source in selected}
         settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        # here, once: two sources creating the schemas side by side in a new store would
+        # conflict (DuckDB: "Catalog write-write conflict on create"; checked). Their turns
+        # (`Turn`) keep that from happening today; this does not depend on it.
+        with duckdb.get_connection() as con:
+            ensure_schema(con)
         run_id = context.run.run_id
 
         def ingest(source: Source, turn: Turn | None = None) -> Ingested | dg.Failure:
@@ -366,7 +371,6 @@ def _ingest(
         turn.wait()
     try:
         with duckdb.get_connection() as con:
-            ensure_schema(con)
             ctx = validation_context(settings, con, source)
             try:
                 outcome = ingest_source(
