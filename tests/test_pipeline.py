@@ -279,6 +279,27 @@ def test_the_daily_sources_load_the_same_side_by_side_as_one_after_the_other(
     assert all(tables.values())
 
 
+def test_a_bad_file_name_fails_the_daily_step_naming_its_source(project):
+    """Run from Dagster (no `pfd run` plan before it), the daily step names the source whose
+    landing folder holds a file it cannot take, not the step."""
+    from pfd_pipeline.definitions import PIPELINE_JOB
+    from pfd_pipeline.planning import RANGE_END_TAG, RANGE_START_TAG
+
+    ledger = project["landing"] / "sales_ledger"
+    shutil.copy(sorted(ledger.iterdir())[0], ledger / "sales_ledger_2025-02-30.csv")
+    job = build_definitions(_settings(project)).resolve_job_def(PIPELINE_JOB)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags={RANGE_START_TAG: "2025-01-01", RANGE_END_TAG: "2025-01-31"},
+            asset_selection=[dg.AssetKey(["raw", "sales_ledger"])],
+            raise_on_error=False,
+        )
+    assert not result.success
+    message = runner._failure_message(result)
+    assert message.startswith("raw/sales_ledger failed: sales_ledger/sales_ledger_2025-02-30.csv")
+
+
 def test_a_source_that_fails_beside_another_leaves_the_other_loaded(project, capsys):
     """Loaded side by side, the ledger's failure (too many rejects: 50% and 40% of two files)
     fails the run naming it; the events (17% rejected) are loaded and recorded all the same, as

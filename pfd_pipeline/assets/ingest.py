@@ -3,6 +3,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from threading import Event
 
 import dagster as dg
@@ -246,7 +247,10 @@ def build_ingest_step(
     def _step(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         selected = [s for s in sources if asset_key(s) in context.selected_asset_keys]
         window = context.partition_key_range if partitions_def else None
-        files = {source: _landing_files(settings, source, window) for source in selected}
+        files = {
+            source: failing_as(asset_key(source), partial(_landing_files, settings, source, window))
+            for source in selected
+        }
         settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
         # here, once: two sources creating the schemas side by side in a new store would
         # conflict (DuckDB: "Catalog write-write conflict on create"; checked). Their turns
