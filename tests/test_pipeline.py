@@ -205,7 +205,9 @@ def test_a_failed_publication_names_its_asset_and_is_tried_again(
     assert "the disk is full" in err
     settings = _settings(project)
     assert settings.published_db.exists() is (target == "parquet")
-    assert not list(settings.parquet_dir.glob("*/*")) if target == "duckdb" else True
+    assert not list(settings.parquet_dir.glob("*/*"))
+    # the report is drawn beside the Parquet, from a published file; none without one
+    assert bool(list(settings.reports_dir.glob("*.html"))) is (target == "parquet")
 
     monkeypatch.setattr(publish_assets, f"publish_{target}", working)
     assert cli.main(["run", *_args(project)]) == 0

@@ -38,36 +38,37 @@ UPSTREAM = [
 ]
 
 
+def _spec(
+    key: dg.AssetKey, kind: str, description: str, deps: list[dg.AssetKey] = UPSTREAM
+) -> dg.AssetSpec:
+    return dg.AssetSpec(key, group_name=GROUP, deps=deps, kinds={kind}, description=description)
+
+
 def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="publish",
         specs=[
-            dg.AssetSpec(
+            _spec(
                 DUCKDB_FILE,
-                group_name=GROUP,
-                deps=UPSTREAM,
-                kinds={"duckdb"},
-                description=f"{settings.published_db}: the BI tables in schema marts, every "
-                "table and column described (COMMENT ON), readable by DuckDB "
+                "duckdb",
+                f"{settings.published_db}: the BI tables in schema marts, every table and column "
+                "described (COMMENT ON), readable by DuckDB "
                 f"{settings.publish.storage_version}+.",
             ),
-            dg.AssetSpec(
+            _spec(
                 PARQUET,
-                group_name=GROUP,
-                deps=UPSTREAM,
-                kinds={"parquet"},
-                description=f"{settings.parquet_dir}/<table>/period=YYYY-MM/*.parquet: the same "
-                "tables, Hive-partitioned by month, for tools that read Parquet.",
+                "parquet",
+                f"{settings.parquet_dir}/<table>/period=YYYY-MM/*.parquet: the same tables, "
+                "Hive-partitioned by month, for tools that read Parquet.",
             ),
-            dg.AssetSpec(
+            _spec(
                 REPORT,
-                group_name=GROUP,
-                deps=[DUCKDB_FILE],
-                kinds={"html"},
-                description=f"{settings.reports_dir}/pfd_report_YYYY-MM.html: the latest month's "
+                "html",
+                f"{settings.reports_dir}/pfd_report_YYYY-MM.html: the latest month's "
                 "profitability report (whale curve, tiers, Shapiro matrix, waterfall, customers, "
                 "lifetime value, value matrix, rising stars, segments, capacity, reconciliation, "
                 "data quality), one self-contained page read from the published file.",
+                deps=[DUCKDB_FILE],  # it reads only the published file
             ),
         ],
         check_specs=[
