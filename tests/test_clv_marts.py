@@ -353,7 +353,10 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
     month, also from the earlier part kept) gives the inputs clv_buyers_grid.sql (running totals
     on a grid, for many months) gives: credit notes, gaps of months without orders, a customer
     who stops, one who starts late and two whose credit note comes months before the first
-    purchase included, one of them first buying in the month itself."""
+    purchase included, one of them first buying in the month itself; with the calibration
+    window longer than the history, and with one of five months, which leaves the earliest
+    months out of the later windows (the credit note of the customer first buying in the last
+    month still inside its window)."""
     tiny_case(con)
     for i in range(12):
         cid = f"C{i:02d}"
@@ -384,19 +387,26 @@ def test_clv_inputs_for_few_months_match_the_grid(con):
         ).fetchall()
     ]
     assert len(periods) >= 6
-    for targets in (periods, periods[-1:], periods[2:3]):
-        marts._bind(con, targets, ONE_MONTH)
-        got = []
-        # the grid; both parts of each window; for the latest month alone, its earlier part
-        # kept by the time before
-        for many in (True, False, False):
-            clv.stage_inputs(con, ONE_MONTH, many)
-            got.append(con.execute("select * from clv_inputs order by all").fetchall())
-        assert got[0] and got[0] == got[1] == got[2], targets
-        assert {r[0] for r in got[0]} == set(targets)
-        if targets == periods[-1:]:
-            assert marts.kept_part_usable(con, marts.CLV_PARTS, ONE_MONTH)
-            assert ("2025-06", "CL") in {(r[0], r[1]) for r in got[0]}
+    five_months = dataclasses.replace(ONE_MONTH, clv_calibration_months=5)
+    starts = {}
+    for settings in (ONE_MONTH, five_months):
+        for targets in (periods, periods[-1:], periods[2:3]):
+            marts._bind(con, targets, settings)
+            got = []
+            # the grid; both parts of each window; for the latest month alone, its earlier part
+            # kept by the time before
+            for many in (True, False, False):
+                clv.stage_inputs(con, settings, many)
+                got.append(con.execute("select * from clv_inputs order by all").fetchall())
+            assert got[0] and got[0] == got[1] == got[2], (settings, targets)
+            assert {r[0] for r in got[0]} == set(targets)
+            if targets == periods:
+                starts[settings] = {r[3] for r in got[0] if r[0] == periods[-1]}
+            if targets == periods[-1:]:
+                assert marts.kept_part_usable(con, marts.CLV_PARTS, settings)
+                assert ("2025-06", "CL") in {(r[0], r[1]) for r in got[0]}
+    # the five months' window of the last month starts later: its earliest purchases are out
+    assert min(starts[five_months]) > min(starts[ONE_MONTH])
 
 
 def test_scores_of_more_customers_than_a_row_group_all_arrive(con, monkeypatch):
