@@ -75,6 +75,12 @@ class FileOutcome:
     rows_accepted: int = 0
     rows_rejected: int = 0
     extra_columns: list[str] = field(default_factory=list)
+    # The lowest and highest value of the source's first key column among the file's accepted
+    # rows (None: none accepted), taken from the batch as it is validated: which of the run's
+    # files can share a key follows from them (`overlapping_files`) without reading the run's
+    # rows back from the raw table.
+    key_low: object = None
+    key_high: object = None
 
 
 @dataclass
@@ -86,11 +92,9 @@ class SourceOutcome:
     # thread, overlapping the others, so together they take more than the wall time; validate
     # and load share the wall time of the workers' loop (see _share_wall_time)
     seconds: dict[str, float] = field(default_factory=dict)
-    # Found by the merge, for the key_unique check after it (None: not merged): the run's files
-    # whose key ranges overlap, and the range of the run's first key column ($low, $high). The
-    # merge only deletes rows, so after it the ranges can only have shrunk: no other file of the
-    # run can share a key, and no key of the run lies outside the range.
-    overlapping: list[int] | None = None
+    # Found by the merge, for the key_unique check after it (None: not merged): the range of the
+    # run's first key column ($low, $high). The merge only deletes rows, so after it the range
+    # can only have shrunk: no key of the run lies outside it.
     key_range: dict[str, object] | None = None
 
     @property
@@ -371,6 +375,7 @@ def _validate_and_append(
             with _timed(seconds, "validate"):
                 result = validate(source, batch.frame, ctx)
                 _count(members, result.accepted, result.rejected)
+                _key_ranges(members, result.accepted, source.key[0])
                 rejected = _with_raw_records(result.rejected, batch.delivered)
             with _timed(seconds, "load"):
                 _insert(cursor, source.table, result.accepted)
@@ -428,6 +433,21 @@ def _count(members: dict[int, FileOutcome], accepted: pl.DataFrame, rejected: pl
         members[file_id].rows_rejected = n
     for outcome in members.values():
         outcome.rows_accepted = outcome.rows_read - outcome.rows_rejected
+
+
+def _key_ranges(members: dict[int, FileOutcome], accepted: pl.DataFrame, key: str) -> None:
+    """Each file's lowest and highest `key` among its accepted rows. A batch holds whole files,
+    one after the other, so a file's rows are one run of _file_id: the min and max of its slice
+    took 2.5 ms for a batch of 495,000 ledger lines, grouping the batch by file 13 ms (runs of
+    one file apart would still be merged)."""
+    values = accepted.get_column(key)
+    offset = 0
+    for length, file_id in accepted.get_column(FILE_ID).rle().struct.unnest().iter_rows():
+        part = values.slice(offset, length)
+        offset += length
+        low, high, file = part.min(), part.max(), members[file_id]
+        file.key_low = low if file.key_low is None else min(file.key_low, low)
+        file.key_high = high if file.key_high is None else max(file.key_high, high)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
@@ -540,11 +560,11 @@ def _merge(
             _record_changed_periods(con, source, run_id, names, params, has_rows)
             if has_rows:  # a first load has nothing to replace, and skips the join
                 con.execute(load_sql("ingest/merge_replace").format(**names), params)
-            outcome.overlapping = overlapping_files(con, source, first)
-            if outcome.overlapping:
+            overlapping = overlapping_files(outcome.files)
+            if overlapping:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE run_repeated AS " + repeated_keys_sql(source),
-                    {"first": first, "files": outcome.overlapping},
+                    {"first": first, "files": overlapping},
                 )
                 if con.execute("SELECT EXISTS (FROM run_repeated)").fetchall()[0][0]:
                     con.execute(load_sql("ingest/merge").format(**names), {"first": first})
@@ -613,11 +633,33 @@ def repeated_keys_sql(source: Source) -> str:
     return load_sql("ingest/repeated_keys").format(**sql_names(source))
 
 
-def overlapping_files(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> list[int]:
-    """The run's files ($first on) whose key ranges overlap another run file's: the only ones
-    that can share a key (sql/ingest/overlapping_files.sql)."""
-    sql = load_sql("ingest/overlapping_files").format(**sql_names(source))
-    return [r[0] for r in con.execute(sql, {"first": first}).fetchall()]
+def overlapping_files(files: list[FileOutcome]) -> list[int]:
+    """The ids of the loaded files whose range of the first key column (`key_low`..`key_high`)
+    overlaps another loaded file's: the only files of a run that can share a key, since
+    validation keeps a key unique within its file, so only their keys need grouping
+    (sql/ingest/repeated_keys.sql). Files of keys that grow with time never overlap.
+
+    From the ranges taken as each batch was validated: grouping the run's rows by file again in
+    the raw table took 0.9-1.3 s for the 50.7 million ledger lines of a first load at L and
+    1.8-3.2 s for the 97.8 million events (and grouping every key four times that). Sorted by
+    their lowest key, a file overlaps an earlier one when its lowest key is at most the highest
+    key before it, and a later one when the next file's lowest key is at most its highest (no
+    later file starts lower). Keys compare as DuckDB compares them: strings by their bytes, which
+    is the order of their code points."""
+    ranged = sorted(
+        (f.key_low, f.key_high, f.file_id)
+        for f in files
+        if f.status == "loaded" and f.key_low is not None
+    )
+    found: set[int] = set()
+    highest = None
+    for i, (low, high, file_id) in enumerate(ranged):
+        if highest is not None and low <= highest:
+            found.add(file_id)
+        if i + 1 < len(ranged) and ranged[i + 1][0] <= high:
+            found.add(file_id)
+        highest = high if highest is None else max(highest, high)
+    return sorted(found)
 
 
 def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import shutil
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pfd_pipeline import ingest, landing, warehouse
@@ -247,35 +249,98 @@ def test_key_repeated_in_a_later_file_of_the_run_keeps_the_latest(con, landing_d
         "SELECT line_id, gross_amount FROM raw.sales_ledger ORDER BY line_id"
     ).fetchall()
     assert rows == [("K1", Decimal("11.00")), ("M1", Decimal("20.00")), ("N1", Decimal("30.00"))]
-    # what the merge hands to the key_unique check: the two files of K1, and the key range
+    # the files grouped for repeats, from the ranges taken while validating: the two files of
+    # K1 (M1's file lies inside their range, N1's outside); and the key range the merge found
     ids = {o.file.day.isoformat(): o.file_id for o in outcome.files}
-    assert outcome.overlapping == [ids["2025-01-02"], ids["2025-01-04"]]
+    assert {o.file_id: (o.key_low, o.key_high) for o in outcome.files} == {
+        ids["2025-01-02"]: ("K1", "K1"),
+        ids["2025-01-03"]: ("M1", "M1"),
+        ids["2025-01-04"]: ("K1", "K1"),
+        ids["2025-01-05"]: ("N1", "N1"),
+    }
+    assert ingest.overlapping_files(outcome.files) == [ids["2025-01-02"], ids["2025-01-04"]]
     assert outcome.key_range == {"low": "K1", "high": "N1"}
 
 
-def test_the_key_check_after_a_merge_groups_the_files_once(con, landing_dir, monkeypatch):
-    """The key_unique check takes the overlapping files and the key range from the merge instead
-    of grouping the run's rows by file again (1.3-2 s a source on a first load at L); without
-    them (no merge) it finds them itself."""
+def test_the_key_check_after_a_merge_takes_its_key_range(con, landing_dir, monkeypatch):
+    """The key_unique check takes the key range from the merge instead of reading the run's rows
+    again; without it (no merge) it finds it itself, with the same result."""
     import pfd_pipeline.assets.ingest as ingest_assets
 
     calls: list[str] = []
 
     def counted(con, source, first):
         calls.append(source.name)
-        return ingest.overlapping_files(con, source, first)
+        return ingest.run_key_range(con, source, first)
 
-    monkeypatch.setattr(ingest_assets, "overlapping_files", counted)
+    monkeypatch.setattr(ingest_assets, "run_key_range", counted)
     _ingest(con, landing_dir, CUSTOMERS)
-    outcome = _ingest(con, landing_dir, SALES_LEDGER)
-    assert outcome.overlapping is not None
+    _ingest(con, landing_dir, SALES_LEDGER, run_id="run-1")
+    (landing_dir / "sales_ledger" / "late_sales_ledger_2025-01-02.csv").write_text(
+        "line_id,document_id,document_type,posting_date,customer_id,product_id,quantity,"
+        "gross_amount,discount_amount,cogs_amount,currency\n"
+        "L9,D9,invoice,2025-01-02,C001,P1,1,10.00,0.00,5.00,USD\n"
+    )
+    outcome = _ingest(con, landing_dir, SALES_LEDGER, run_id="run-2")
+    assert outcome.key_range is not None
     checks = ingest_assets._check_results(con, SALES_LEDGER, outcome)
     assert next(c for c in checks if c.check_name == "key_unique").passed
     assert calls == []
-    outcome.overlapping = outcome.key_range = None
+    outcome.key_range = None
     checks = ingest_assets._check_results(con, SALES_LEDGER, outcome)
     assert next(c for c in checks if c.check_name == "key_unique").passed
     assert calls == ["sales_ledger"]
+
+
+def test_key_ranges_of_a_batch_per_file():
+    """Each file's lowest and highest key among the accepted rows of a batch, its rows in one run
+    or (not as batches are made, yet merged all the same) in several."""
+    files = {i: ingest.FileOutcome(None, i, "", "loaded") for i in (7, 8, 9)}  # type: ignore[arg-type]
+    accepted = pl.DataFrame(
+        {"line_id": ["L06", "L01", "L09", "L04", "L03", "L05"], "_file_id": [7, 7, 8, 8, 7, 7]}
+    )
+    ingest._key_ranges(files, accepted, "line_id")
+    ingest._key_ranges(files, accepted.clear(), "line_id")
+    assert {i: (f.key_low, f.key_high) for i, f in files.items()} == {
+        7: ("L01", "L06"),
+        8: ("L04", "L09"),
+        9: (None, None),
+    }
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_overlapping_files_are_those_sharing_part_of_their_key_range(seed):
+    """The files whose key ranges overlap another's, found by one sweep over the ranges sorted,
+    are those that a comparison of every pair finds (what the SQL over the raw rows did):
+    ranges nested, touching at one key, equal, apart, of one key; files without accepted rows
+    and duplicates left out."""
+    rng = random.Random(seed)
+    files = []
+    for file_id in range(1, rng.randint(1, 30)):
+        low = rng.randint(0, 60)
+        high = low + rng.choice([0, 0, 1, 3, 10, 40])
+        status = "duplicate" if rng.random() < 0.1 else "loaded"
+        empty = rng.random() < 0.1
+        files.append(
+            ingest.FileOutcome(
+                file=None,
+                file_id=file_id,
+                sha256="",
+                status=status,
+                key_low=None if empty else f"K{low:03d}",
+                key_high=None if empty else f"K{high:03d}",
+            )
+        )
+    ranged = [f for f in files if f.status == "loaded" and f.key_low is not None]
+    expected = sorted(
+        {
+            a.file_id
+            for a in ranged
+            for b in ranged
+            if a is not b and a.key_low <= b.key_high and b.key_low <= a.key_high
+        }
+    )
+    assert ingest.overlapping_files(files) == expected
 
 
 def test_reject_share_above_threshold_fails_and_loads_nothing(con, landing_dir):
@@ -358,8 +423,6 @@ def test_non_utf8_file_names_the_line(con, landing_dir):
 
 
 def test_parquet_landing_file_loads_like_csv(con, landing_dir):
-    import polars as pl
-
     csv = landing_dir / "resources" / "resources_2025-01.csv"
     frame = pl.read_csv(csv, schema_overrides={"cost_amount": pl.Decimal(18, 2)})
     csv.unlink()
@@ -511,7 +574,10 @@ def test_key_unique_check_groups_the_files_whose_key_ranges_overlap():
         "insert into raw.customers values ('C1', 'One', 'Retail', 'North', '2024-01-01', 1, 1)"
     )
 
+    ranges: dict[int, tuple[str, str]] = {}  # what validating the file would have taken
+
     def lines(file_id: int, *ids: str) -> None:
+        ranges[file_id] = (min(ids), max(ids))
         for n, line_id in enumerate(ids, 1):
             con.execute(
                 "insert into raw.sales_ledger values (?, 'D1', 'invoice', '2025-01-02', 'C1', "
@@ -520,7 +586,10 @@ def test_key_unique_check_groups_the_files_whose_key_ranges_overlap():
             )
 
     def duplicated(*file_ids: int) -> int:
-        files = [ingest.FileOutcome(None, f, "", "loaded") for f in file_ids]  # type: ignore[arg-type]
+        files = [
+            ingest.FileOutcome(None, f, "", "loaded", key_low=ranges[f][0], key_high=ranges[f][1])  # type: ignore[arg-type]
+            for f in file_ids
+        ]
         outcome = ingest.SourceOutcome(SALES_LEDGER, files, 0)
         check = next(
             c for c in _check_results(con, SALES_LEDGER, outcome) if c.check_name == "key_unique"

@@ -1,7 +1,7 @@
 -- Keys among this run's rows in more than one file: before the merge, the corrections a later
 -- file of the run delivered (nearly always none), of which the merge keeps the latest; after it,
 -- none (the key_unique check). Only the rows of $files, the run's files whose key ranges overlap
--- (sql/ingest/overlapping_files.sql), are grouped. {table} and {key} come from the fixed source
+-- (ingest.overlapping_files), are grouped. {table} and {key} come from the fixed source
 -- contract.
 SELECT {key}
 FROM {table}
