@@ -214,6 +214,39 @@ def test_a_failed_publication_names_its_asset_and_is_tried_again(
     assert settings.published_db.exists() and list(settings.parquet_dir.glob("*/*"))
 
 
+def test_an_unbalanced_ingest_audit_stops_the_run_before_the_publication(
+    project, monkeypatch, capsys
+):
+    """rows_balance is a blocking check: with a file's rows read <> accepted + rejected in the
+    audit, the audit step (the ingest audit and the rejected rows, one step) fails once both are
+    recorded, and nothing is published from that run."""
+    from pfd_pipeline import ingest
+
+    counting = ingest._count
+
+    def miscounted(members, accepted, rejected):
+        counting(members, accepted, rejected)
+        next(iter(members.values())).rows_accepted += 1
+
+    monkeypatch.setattr(ingest, "_count", miscounted)
+    assert cli.main(["run", *_args(project)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "rows_balance" in err, err
+    con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
+    try:
+        unbalanced = con.execute(
+            "SELECT count(*) FROM audit.ingested_files "
+            "WHERE rows_read <> rows_accepted + rows_rejected"
+        ).fetchall()[0][0]
+        rejected = con.execute("SELECT count(*) FROM audit.rejected_rows").fetchall()[0][0]
+    finally:
+        con.close()
+    assert unbalanced > 0 and rejected > 0
+    settings = _settings(project)
+    assert not settings.published_db.exists()
+    assert not list(settings.parquet_dir.glob("*/*"))
+
+
 def _ingested(project) -> tuple[list, dict[str, list]]:
     """The ingest audit (ids, files, outcomes) and the daily raw tables' rows with file ids."""
     con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)
