@@ -11,8 +11,8 @@
 -- margin at the month end less the running margin at the first purchase month, plus that
 -- month's margin after its first day. Two sorted passes over the grid (the running margin, then
 -- the windows); joining the grid to itself four times (the month end, the month before the
--- window, the window's start and its first purchase month) cost 5.2-5.9 s for 24 months at L,
--- this 4.1-4.4 s.
+-- window, the window's start and its first purchase month) cost 5.2-6.3 s for 24 months at L,
+-- this 4.1-4.5 s.
 with targets as (
     select
         t.period,
