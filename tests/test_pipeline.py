@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pfd_pipeline import cli, runner
+from pfd_pipeline import cli, runner, warehouse
 from pfd_pipeline.definitions import build_definitions
 from pfd_pipeline.settings import Settings
 from pfd_pipeline.startup import startup
@@ -245,6 +245,36 @@ def test_an_unbalanced_ingest_audit_stops_the_run_before_the_publication(
     settings = _settings(project)
     assert not settings.published_db.exists()
     assert not list(settings.parquet_dir.glob("*/*"))
+
+
+def test_the_audit_step_runs_what_is_selected_of_it(project):
+    """The ingest audit and the rejected rows are one step: materialising either alone, or
+    running one of the audit's checks alone, runs only that (no result for what was not
+    selected, and a check selected alone is still evaluated)."""
+    from pfd_pipeline.assets.validate import INGEST_AUDIT, REJECTED_ROWS
+
+    settings = _settings(project)
+    con = connect(settings.work_db)
+    warehouse.ensure_schema(con)
+    con.close()
+    defs = build_definitions(settings)
+    checks = {k.name: k for k in defs.get_repository_def().asset_graph.asset_check_keys}
+
+    def run(selection):
+        result = dg.materialize(
+            list(defs.assets), selection=selection, resources=defs.resources, raise_on_error=True
+        )
+        done = {e.asset_key for e in result.get_asset_materialization_events()}
+        evaluated = {e.check_name for e in result.get_asset_check_evaluations()}
+        return done, evaluated
+
+    for name in ("rows_balance", "reject_share_within_limit"):
+        assert run(dg.AssetSelection.checks(checks[name])) == (set(), {name})
+    assert run(dg.AssetSelection.assets(REJECTED_ROWS)) == ({REJECTED_ROWS}, set())
+    assert run(dg.AssetSelection.assets(INGEST_AUDIT)) == (
+        {INGEST_AUDIT},
+        {"rows_balance", "reject_share_within_limit"},
+    )
 
 
 def _ingested(project) -> tuple[list, dict[str, list]]:
