@@ -277,6 +277,37 @@ def test_the_audit_step_runs_what_is_selected_of_it(project):
     )
 
 
+def test_the_published_file_check_runs_on_its_own(project):
+    """matches_work_store selected alone compares the published file as it is, without
+    publishing anything: it passes after a run, and fails once the file lacks rows the work
+    store has."""
+    from pfd_pipeline.assets.publish import DUCKDB_FILE
+
+    assert cli.main(["run", *_args(project)]) == 0
+    settings = _settings(project)
+    defs = build_definitions(settings)
+    check = dg.AssetCheckKey(DUCKDB_FILE, "matches_work_store")
+
+    def evaluate() -> tuple[bool, str, set]:
+        result = dg.materialize(
+            list(defs.assets),
+            selection=dg.AssetSelection.checks(check),
+            resources=defs.resources,
+            raise_on_error=True,
+        )
+        (evaluation,) = result.get_asset_check_evaluations()
+        done = {e.asset_key for e in result.get_asset_materialization_events()}
+        return evaluation.passed, evaluation.metadata["tables_differing"].value, done
+
+    before = settings.published_db.stat().st_mtime_ns
+    assert evaluate() == (True, "none", set())
+    assert settings.published_db.stat().st_mtime_ns == before  # nothing published
+    con = duckdb.connect(str(settings.published_db))
+    con.execute("DELETE FROM marts.whale_curve WHERE customer_pct = 50")
+    con.close()
+    assert evaluate() == (False, "whale_curve", set())
+
+
 def _ingested(project) -> tuple[list, dict[str, list]]:
     """The ingest audit (ids, files, outcomes) and the daily raw tables' rows with file ids."""
     con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)

@@ -91,9 +91,14 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         the rest of the drawing: nothing else reads or writes it then.
         """
         selected = context.selected_asset_keys
+        checked = bool(context.selected_asset_check_keys)  # matches_work_store
         run_id = context.run.run_id
         if DUCKDB_FILE in selected:
-            yield from failing_as(DUCKDB_FILE, lambda: _duckdb_file(duckdb, settings, run_id))
+            yield from failing_as(
+                DUCKDB_FILE, lambda: _duckdb_file(duckdb, settings, run_id, checked)
+            )
+        elif checked:  # the check on its own: the published file as it is
+            yield failing_as(DUCKDB_FILE, lambda: _compared(duckdb, settings)[1])
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-report") as pool:
             drawn = None
             if REPORT in selected:
@@ -113,36 +118,47 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
 
 def _duckdb_file(
-    duckdb: DuckDBResource, settings: Settings, run_id: str
+    duckdb: DuckDBResource, settings: Settings, run_id: str, checked: bool
 ) -> list[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Publish the DuckDB file; return its materialisation and the check of its row counts."""
+    """Publish the DuckDB file; return its materialisation and (if `checked`) the check of its
+    row counts."""
     with duckdb.get_connection() as con:
         ensure_tables(con)
         publication = _publish(publish_duckdb, con, settings, run_id)
+    published, check = _compared(duckdb, settings)
+    materialized = dg.MaterializeResult(
+        asset_key=DUCKDB_FILE,
+        metadata={
+            **_metadata(publication),
+            "rows": dg.MetadataValue.md(
+                markdown_table(["table", "rows"], sorted(published.items()))
+            ),
+        },
+    )
+    return [materialized, check] if checked else [materialized]
+
+
+def _compared(
+    duckdb: DuckDBResource, settings: Settings
+) -> tuple[dict[str, int], dg.AssetCheckResult]:
+    """The published file's rows per table, read by a second connection, and the check that
+    they are the work store's (none published yet: every table differs)."""
+    with duckdb.get_connection() as con:
         expected = _row_counts(con, "marts", work=True)
-    reader = duckdb_lib.connect(str(settings.published_db), read_only=True)
-    try:
-        published = _row_counts(reader, "marts", work=False)
-    finally:
-        reader.close()
+    published = {}
+    if settings.published_db.exists():
+        reader = duckdb_lib.connect(str(settings.published_db), read_only=True)
+        try:
+            published = _row_counts(reader, "marts", work=False)
+        finally:
+            reader.close()
     differ = sorted(t for t in expected if expected[t] != published.get(t))
-    return [
-        dg.MaterializeResult(
-            asset_key=DUCKDB_FILE,
-            metadata={
-                **_metadata(publication),
-                "rows": dg.MetadataValue.md(
-                    markdown_table(["table", "rows"], sorted(published.items()))
-                ),
-            },
-        ),
-        dg.AssetCheckResult(
-            asset_key=DUCKDB_FILE,
-            check_name="matches_work_store",
-            passed=not differ,
-            metadata={"tables_differing": dg.MetadataValue.text(", ".join(differ) or "none")},
-        ),
-    ]
+    return published, dg.AssetCheckResult(
+        asset_key=DUCKDB_FILE,
+        check_name="matches_work_store",
+        passed=not differ,
+        metadata={"tables_differing": dg.MetadataValue.text(", ".join(differ) or "none")},
+    )
 
 
 def _parquet(duckdb: DuckDBResource, settings: Settings, run_id: str) -> Publication:
