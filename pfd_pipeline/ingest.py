@@ -92,10 +92,6 @@ class SourceOutcome:
     # thread, overlapping the others, so together they take more than the wall time; validate
     # and load share the wall time of the workers' loop (see _share_wall_time)
     seconds: dict[str, float] = field(default_factory=dict)
-    # Found by the merge, for the key_unique check after it (None: not merged): the range of the
-    # run's first key column ($low, $high). The merge only deletes rows, so after it the range
-    # can only have shrunk: no key of the run lies outside it.
-    key_range: dict[str, object] | None = None
 
     @property
     def rows_read(self) -> int:
@@ -555,8 +551,7 @@ def _merge(
     con.register("stage_files", files.to_arrow())
     try:
         if first is not None:
-            outcome.key_range = run_key_range(con, source, first)
-            params = {"first": first, **outcome.key_range}
+            params = {"first": first, **run_key_range(outcome.files)}
             _record_changed_periods(con, source, run_id, names, params, has_rows)
             if has_rows:  # a first load has nothing to replace, and skips the join
                 con.execute(load_sql("ingest/merge_replace").format(**names), params)
@@ -662,20 +657,19 @@ def overlapping_files(files: list[FileOutcome]) -> list[int]:
     return sorted(found)
 
 
-def run_key_range(con: duckdb.DuckDBPyConnection, source: Source, first: int) -> dict[str, object]:
-    """The lowest and highest first key column among the run's rows ($low, $high).
+def run_key_range(files: list[FileOutcome]) -> dict[str, object]:
+    """The lowest and highest first key column among the run's rows ($low, $high), from the
+    loaded files' ranges (None for both when no file has a row).
 
     A key can only match one in that range, and keys mostly grow with time (line and event
     numbers), so a filter on it lets the scan of the history skip nearly every row group: the
     joins that find replaced versions then cost what the new rows cost, not what the history
-    costs.
+    costs. The merge only deletes rows, so the range taken before it holds after it too.
     """
-    low, high = con.execute(
-        f"SELECT min({source.key[0]}), max({source.key[0]}) FROM {source.table} "
-        "WHERE _file_id >= $first",
-        {"first": first},
-    ).fetchall()[0]
-    return {"low": low, "high": high}
+    ranged = [f for f in files if f.status == "loaded" and f.key_low is not None]
+    if not ranged:
+        return {"low": None, "high": None}
+    return {"low": min(f.key_low for f in ranged), "high": max(f.key_high for f in ranged)}
 
 
 def known_customers(con: duckdb.DuckDBPyConnection) -> pl.Series:

@@ -250,7 +250,7 @@ def test_key_repeated_in_a_later_file_of_the_run_keeps_the_latest(con, landing_d
     ).fetchall()
     assert rows == [("K1", Decimal("11.00")), ("M1", Decimal("20.00")), ("N1", Decimal("30.00"))]
     # the files grouped for repeats, from the ranges taken while validating: the two files of
-    # K1 (M1's file lies inside their range, N1's outside); and the key range the merge found
+    # K1 (M1's file lies inside their range, N1's outside); and the run's key range
     ids = {o.file.day.isoformat(): o.file_id for o in outcome.files}
     assert {o.file_id: (o.key_low, o.key_high) for o in outcome.files} == {
         ids["2025-01-02"]: ("K1", "K1"),
@@ -259,37 +259,7 @@ def test_key_repeated_in_a_later_file_of_the_run_keeps_the_latest(con, landing_d
         ids["2025-01-05"]: ("N1", "N1"),
     }
     assert ingest.overlapping_files(outcome.files) == [ids["2025-01-02"], ids["2025-01-04"]]
-    assert outcome.key_range == {"low": "K1", "high": "N1"}
-
-
-def test_the_key_check_after_a_merge_takes_its_key_range(con, landing_dir, monkeypatch):
-    """The key_unique check takes the key range from the merge instead of reading the run's rows
-    again; without it (no merge) it finds it itself, with the same result."""
-    import pfd_pipeline.assets.ingest as ingest_assets
-
-    calls: list[str] = []
-
-    def counted(con, source, first):
-        calls.append(source.name)
-        return ingest.run_key_range(con, source, first)
-
-    monkeypatch.setattr(ingest_assets, "run_key_range", counted)
-    _ingest(con, landing_dir, CUSTOMERS)
-    _ingest(con, landing_dir, SALES_LEDGER, run_id="run-1")
-    (landing_dir / "sales_ledger" / "late_sales_ledger_2025-01-02.csv").write_text(
-        "line_id,document_id,document_type,posting_date,customer_id,product_id,quantity,"
-        "gross_amount,discount_amount,cogs_amount,currency\n"
-        "L9,D9,invoice,2025-01-02,C001,P1,1,10.00,0.00,5.00,USD\n"
-    )
-    outcome = _ingest(con, landing_dir, SALES_LEDGER, run_id="run-2")
-    assert outcome.key_range is not None
-    checks = ingest_assets._check_results(con, SALES_LEDGER, outcome)
-    assert next(c for c in checks if c.check_name == "key_unique").passed
-    assert calls == []
-    outcome.key_range = None
-    checks = ingest_assets._check_results(con, SALES_LEDGER, outcome)
-    assert next(c for c in checks if c.check_name == "key_unique").passed
-    assert calls == ["sales_ledger"]
+    assert ingest.run_key_range(outcome.files) == {"low": "K1", "high": "N1"}
 
 
 def test_key_ranges_of_a_batch_per_file():
