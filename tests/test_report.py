@@ -731,6 +731,19 @@ def test_long_names_from_the_users_files_stay_inside_every_chart():
                 ("sales", Decimal("2000"), None),
             ]
         ),
+        # a name of 60 characters pushed the title (placed at the axes' left edge) and the
+        # largest bar's value past the figure's right edge
+        "capacity, longer names": charts.unused_capacity(
+            [
+                (
+                    "warehouse_and_distribution_centre_staff_of_the_northern_hub",
+                    Decimal("123456.78"),
+                    0.85,
+                ),
+                ("returns_processing_and_quality_inspection", Decimal("98000"), 0.4),
+                ("sales", Decimal("2000"), None),
+            ]
+        ),
         "waterfall": charts.waterfall(
             [
                 ("Gross revenue", Decimal("1000000"), "total"),
