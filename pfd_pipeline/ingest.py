@@ -88,9 +88,10 @@ class SourceOutcome:
     source: Source
     files: list[FileOutcome]
     skipped: int  # files seen in an earlier run, not read again
-    # seconds by step (hash, read, validate, load, merge); hash and read run on the reader
-    # thread, overlapping the others, so together they take more than the wall time; validate
-    # and load share the wall time of the workers' loop (see _share_wall_time)
+    # busy seconds by step (hash, read, validate, load, merge), as each thread measured them:
+    # hash and read run on the reader thread and validate and load on two workers, overlapping,
+    # so together they take more than the wall time (the run's stages split the wall time in
+    # proportion: runner.validation_share)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -161,7 +162,6 @@ def ingest_source(
         shown = progress.current().stage(f"ingest {source.name}", total=len(outcomes))
         loaded = _loaded_digests(con, source)
         with shown as stage:
-            started = time.perf_counter()
             # closed on the way out, even by an error: its workers are done before the rows
             # of a failed load are deleted below
             with closing(
@@ -175,7 +175,6 @@ def ingest_source(
             ) as appended:
                 for rejected in appended:
                     _insert(con, "stage_rejects", rejected)
-            _share_wall_time(seconds, time.perf_counter() - started)
         to_load = [o for o in outcomes if o.status == "loaded"]
         first = min((o.file_id for o in to_load), default=None)
         failures += _reject_share_failures(con, to_load, max_reject_share)
@@ -395,16 +394,6 @@ def _validate_and_append(
         pool.shutdown(wait=True, cancel_futures=True)
         while not cursors.empty():
             cursors.get().close()
-
-
-def _share_wall_time(seconds: dict[str, float], wall: float) -> None:
-    """Turn the workers' validate and load seconds into wall seconds: the two workers' time
-    adds up to more than the loop took, so the loop's wall time is split between validate and
-    load in proportion (the run's stages then add up to its wall time)."""
-    busy = seconds["validate"] + seconds["load"]
-    if busy > wall > 0:
-        seconds["validate"] *= wall / busy
-        seconds["load"] *= wall / busy
 
 
 def _with_raw_records(rejected: pl.DataFrame, delivered: dict[int, pl.DataFrame]) -> pl.DataFrame:

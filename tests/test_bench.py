@@ -187,3 +187,14 @@ def test_history_smoke_run_builds_each_history_and_runs_the_same_days_on_each(tm
             ).fetchone()
         assert periods == history["months"]
         assert rows == history["ledger_lines"] + history["events"] + history["daily_rows"][0]
+
+
+def test_validation_gets_its_share_of_the_ingest_wall_time():
+    """Validation's seconds over the busy seconds of every part of the ingest, which overlap."""
+    from pfd_pipeline.runner import validation_share
+
+    # a reader (hash 1, read 5) beside two workers (validate 6, load 2) and a merge of 1
+    assert validation_share([6.0], [1.0, 5.0, 6.0, 2.0, 1.0]) == pytest.approx(0.4)
+    # two sources side by side: both validations against both sources' parts
+    assert validation_share([6.0, 2.0], [1.0, 5.0, 6.0, 2.0, 1.0, 3.0, 2.0]) == pytest.approx(0.4)
+    assert validation_share([], []) == 0.0  # nothing ingested

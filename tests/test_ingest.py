@@ -494,17 +494,6 @@ def test_a_batch_failing_on_a_worker_takes_the_run_out_again(tmp_path, monkeypat
     assert len(calls) == 6
 
 
-def test_two_workers_time_is_shared_as_wall_time():
-    """The workers' validate and load seconds add up to more than the loop's wall time; the
-    run's stages get the wall time split in proportion, so they add up to the run's."""
-    seconds = {"hash": 1.0, "read": 5.0, "validate": 6.0, "load": 2.0, "merge": 0.5}
-    ingest._share_wall_time(seconds, 4.0)
-    assert seconds == {"hash": 1.0, "read": 5.0, "validate": 3.0, "load": 1.0, "merge": 0.5}
-    one_worker = {"validate": 2.0, "load": 1.0}
-    ingest._share_wall_time(one_worker, 4.0)  # less busy than the wall: as measured
-    assert one_worker == {"validate": 2.0, "load": 1.0}
-
-
 def test_a_failure_recording_rejects_waits_for_the_workers(tmp_path, monkeypatch):
     """The rejects are recorded by the caller while the workers go on; when that fails, the
     batch still appending finishes before the run's rows are deleted."""

@@ -553,6 +553,16 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     out = capsys.readouterr().out
     assert "first allocation: 2025-01" in out
     assert "all balance to the cent" in out
+    # the ingest steps' wall time, split between ingest and validate as validation's share of
+    # the ingest's busy seconds (its reader and workers overlap, so their seconds add up to more)
+    stats = json.loads((project["warehouse"] / "last_run_stats.json").read_text(encoding="utf-8"))
+    ingest_wall = sum(v for k, v in stats["step_seconds"].items() if k.startswith("raw__"))
+    parts = stats["ingest_step_seconds"]
+    validating = sum(v for k, v in parts.items() if k.endswith(".validate"))
+    stages = stats["stage_seconds"]
+    moved = stages["validate"] - stats["step_seconds"]["audit"]
+    assert stages["ingest"] + moved == pytest.approx(ingest_wall, abs=0.01)
+    assert moved == pytest.approx(ingest_wall * validating / sum(parts.values()), abs=0.01)
 
     late = project["landing"] / "activities" / "activities_2025-03-02.csv"
     late.write_text(
