@@ -285,7 +285,7 @@ def test_rising_stars_on_a_constructed_series(con):
     assert y2["top_tier_clv_bar"] == D("15000.00")
     assert y2["clv"] == D("20000.00")
     assert y2["reason"] == (
-        "CLV 20000.00 reaches the top tier's bar 15000.00; 2 months a customer, "
+        "CLV 20,000.00 reaches the top tier's bar 15,000.00; 2 months a customer, "
         "trend insufficient history"
     )
     # run-rate: (400 + 1200 + 3200) x 4 = 19,200 against C02's 6 x 2,000 = 12,000
@@ -293,7 +293,7 @@ def test_rising_stars_on_a_constructed_series(con):
     assert y1["run_rate_profit"] == D("19200.00")
     assert y1["top_tier_profit_bar"] == D("12000.00")
     assert y1["reason"].startswith(
-        "improving, run-rate profit 19200.00 already reaches the top tier's lowest 12000.00"
+        "improving, run-rate profit 19,200.00 already reaches the top tier's lowest 12,000.00"
     )
     assert y1["tier"] == "break-even"
     # the segment: three young customers (Y1, Y2, Y3), two of them listed; median CLV of the

@@ -121,11 +121,11 @@ select
     l.profit_bar,
     concat_ws(
         '; ',
-        if(l.clv_on_path, format('CLV {:.2f} reaches the top tier''s bar {:.2f}', l.clv, l.clv_bar), null),
+        if(l.clv_on_path, format('CLV {:,.2f} reaches the top tier''s bar {:,.2f}', l.clv, l.clv_bar), null),
         if(
             l.run_rate_on_path,
             format(
-                'improving, run-rate profit {:.2f} already reaches the top tier''s lowest {:.2f}',
+                'improving, run-rate profit {:,.2f} already reaches the top tier''s lowest {:,.2f}',
                 l.run_rate_profit,
                 l.profit_bar
             ),
