@@ -154,13 +154,24 @@ def stage_seconds(
         if group in seconds and step.start_time and step.end_time:
             seconds[group] += step.end_time - step.start_time
     ingest_steps: dict[tuple[dg.AssetKey, str], float] = {}
+    source_seconds: dict[dg.AssetKey, float] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         for name, entry in materialization.metadata.items():
             if name.startswith("seconds_"):  # every partition carries the same figures
                 ingest_steps[materialization.asset_key, name] = float(entry.value)
-    validating = [v for (_, name), v in ingest_steps.items() if name == "seconds_validate"]
-    moved = seconds["ingest"] * validation_share(validating, ingest_steps.values())
+                source_seconds[materialization.asset_key] = float(
+                    materialization.metadata["seconds"].value
+                )
+    sources = [
+        (
+            wall,
+            ingest_steps.get((asset, "seconds_validate"), 0.0),
+            sum(v for (a, _), v in ingest_steps.items() if a == asset),
+        )
+        for asset, wall in source_seconds.items()
+    ]
+    moved = validation_seconds(seconds["ingest"], sources)
     seconds["ingest"] -= moved
     seconds["validate"] += moved
     for (asset, name), value in sorted(ingest_steps.items()):
@@ -169,14 +180,24 @@ def stage_seconds(
     return seconds
 
 
-def validation_share(validating: Iterable[float], parts: Iterable[float]) -> float:
-    """Validation's share of the ingest steps' wall time: its seconds over the seconds of every
-    part of the ingest (read, hash, validate, load, merge). The parts overlap (a reader thread
-    and two workers per source, a daily run's ledger and events side by side), so their seconds
-    add up to more than the steps took, and validation's own seconds, moved whole, took more
-    than their share (40% of the ingest at L, where they are a fifth of its busy time)."""
-    busy = sum(parts)
-    return min(sum(validating) / busy, 1.0) if busy > 0 else 0.0
+def validation_seconds(ingest_wall: float, sources: Iterable[tuple[float, float, float]]) -> float:
+    """Validation's wall seconds in the ingest steps, from each source's (wall seconds,
+    validate's busy seconds, the busy seconds of all its parts: hash, read, validate, load,
+    merge).
+
+    A source's parts overlap (a reader thread beside two workers), so where their busy seconds
+    add up to more than the source took, validation gets its share of the source's wall time;
+    where they add up to less (time outside the parts: the checks, the metadata), its own
+    seconds. Sources ingested side by side (a daily run's ledger and events) overlap too, so
+    their shares are scaled down to the steps' wall time when they add up to more. Taken whole,
+    as before, validation's busy seconds gave it 40% of the ingest at L.
+    """
+    sources = list(sources)
+    walls = sum(wall for wall, _, _ in sources)
+    validating = sum(
+        validate * min(1.0, wall / parts) for wall, validate, parts in sources if parts > 0
+    )
+    return validating * min(1.0, ingest_wall / walls) if walls > 0 else 0.0
 
 
 def step_spans(

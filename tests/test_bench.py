@@ -190,11 +190,17 @@ def test_history_smoke_run_builds_each_history_and_runs_the_same_days_on_each(tm
 
 
 def test_validation_gets_its_share_of_the_ingest_wall_time():
-    """Validation's seconds over the busy seconds of every part of the ingest, which overlap."""
-    from pfd_pipeline.runner import validation_share
+    """Validation's busy seconds, scaled to each source's wall time where the source's parts
+    overlap, then to the steps' wall time where the sources do."""
+    from pfd_pipeline.runner import validation_seconds
 
-    # a reader (hash 1, read 5) beside two workers (validate 6, load 2) and a merge of 1
-    assert validation_share([6.0], [1.0, 5.0, 6.0, 2.0, 1.0]) == pytest.approx(0.4)
-    # two sources side by side: both validations against both sources' parts
-    assert validation_share([6.0, 2.0], [1.0, 5.0, 6.0, 2.0, 1.0, 3.0, 2.0]) == pytest.approx(0.4)
-    assert validation_share([], []) == 0.0  # nothing ingested
+    # a reader (hash 1, read 5) beside two workers (validate 6, load 2) and a merge of 1 (15 busy
+    # seconds) in 10 wall seconds: 6 x 10 / 15
+    assert validation_seconds(10.0, [(10.0, 6.0, 15.0)]) == pytest.approx(4.0)
+    # parts that cover only part of the wall (checks, metadata): validation's own seconds
+    assert validation_seconds(10.0, [(10.0, 2.0, 5.0)]) == pytest.approx(2.0)
+    # two sources side by side in one 12-second step: 4 + 2 scaled by 12 / 20
+    assert validation_seconds(12.0, [(10.0, 6.0, 15.0), (10.0, 2.0, 5.0)]) == pytest.approx(3.6)
+    # one after the other in two steps of 20 seconds in all: 4 + 2
+    assert validation_seconds(20.0, [(10.0, 6.0, 15.0), (10.0, 2.0, 5.0)]) == pytest.approx(6.0)
+    assert validation_seconds(0.0, []) == 0.0  # nothing ingested
