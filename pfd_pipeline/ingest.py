@@ -91,7 +91,7 @@ class SourceOutcome:
     # busy seconds by step (hash, read, validate, load, merge), as each thread measured them:
     # hash and read run on the reader thread and validate and load on two workers, overlapping,
     # so together they take more than the wall time (the run's stages split the wall time in
-    # proportion: runner.validation_share)
+    # proportion: runner.validation_seconds)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property

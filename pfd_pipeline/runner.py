@@ -140,7 +140,7 @@ def stage_seconds(
     A step's stage is its assets' group. Validation runs inside the ingest steps (each batch is
     validated as it is read), so the ingest assets report the seconds of each of their parts
     (`seconds_read`, `seconds_validate`, ...) and validation's share of them moves from ingest
-    to validate (`validation_share`).
+    to validate (`validation_seconds`).
     """
     group_of_step = {
         assets.node_def.name: group

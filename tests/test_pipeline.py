@@ -553,8 +553,8 @@ def test_late_data_and_model_edits_rebuild_the_months_and_say_so(project, capsys
     out = capsys.readouterr().out
     assert "first allocation: 2025-01" in out
     assert "all balance to the cent" in out
-    # the ingest steps' wall time, split between ingest and validate as validation's share of
-    # the ingest's busy seconds (its reader and workers overlap, so their seconds add up to more)
+    # the ingest steps' wall time, split between ingest and validate: validation's busy seconds,
+    # scaled where a source's parts (its reader and workers) or the sources overlap
     stats = json.loads((project["warehouse"] / "last_run_stats.json").read_text(encoding="utf-8"))
     ingest_wall = sum(v for k, v in stats["step_seconds"].items() if k.startswith("raw__"))
     parts = stats["ingest_step_seconds"]
