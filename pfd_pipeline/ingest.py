@@ -630,11 +630,7 @@ def overlapping_files(files: list[FileOutcome]) -> list[int]:
     key before it, and a later one when the next file's lowest key is at most its highest (no
     later file starts lower). Keys compare as DuckDB compares them: strings by their bytes, which
     is the order of their code points."""
-    ranged = sorted(
-        (f.key_low, f.key_high, f.file_id)
-        for f in files
-        if f.status == "loaded" and f.key_low is not None
-    )
+    ranged = sorted((f.key_low, f.key_high, f.file_id) for f in _ranged(files))
     found: set[int] = set()
     highest = None
     for i, (low, high, file_id) in enumerate(ranged):
@@ -646,6 +642,11 @@ def overlapping_files(files: list[FileOutcome]) -> list[int]:
     return sorted(found)
 
 
+def _ranged(files: list[FileOutcome]) -> list[FileOutcome]:
+    """The loaded files with a key range: those with an accepted row."""
+    return [f for f in files if f.status == "loaded" and f.key_low is not None]
+
+
 def run_key_range(files: list[FileOutcome]) -> dict[str, object]:
     """The lowest and highest first key column among the run's rows ($low, $high), from the
     loaded files' ranges (None for both when no file has a row).
@@ -655,7 +656,7 @@ def run_key_range(files: list[FileOutcome]) -> dict[str, object]:
     joins that find replaced versions then cost what the new rows cost, not what the history
     costs. The merge only deletes rows, so the range taken before it holds after it too.
     """
-    ranged = [f for f in files if f.status == "loaded" and f.key_low is not None]
+    ranged = _ranged(files)
     if not ranged:
         return {"low": None, "high": None}
     return {"low": min(f.key_low for f in ranged), "high": max(f.key_high for f in ranged)}
