@@ -157,12 +157,12 @@ def stage_seconds(
     source_seconds: dict[dg.AssetKey, float] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
-        for name, entry in materialization.metadata.items():
-            if name.startswith("seconds_"):  # every partition carries the same figures
-                ingest_steps[materialization.asset_key, name] = float(entry.value)
-                source_seconds[materialization.asset_key] = float(
-                    materialization.metadata["seconds"].value
-                )
+        parts = {n: e for n, e in materialization.metadata.items() if n.startswith("seconds_")}
+        if parts:  # an ingest asset's; every partition carries the same figures
+            asset = materialization.asset_key
+            source_seconds[asset] = float(materialization.metadata["seconds"].value)
+            for name, entry in parts.items():
+                ingest_steps[asset, name] = float(entry.value)
     sources = [
         (
             wall,

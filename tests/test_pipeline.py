@@ -308,6 +308,35 @@ def test_the_published_file_check_runs_on_its_own(project):
     assert evaluate() == (False, "whale_curve", set())
 
 
+def test_publishing_the_duckdb_file_checks_it_only_when_the_check_is_selected(project):
+    """Publishing the DuckDB file with its check compares the new file's rows with the work
+    store's (they match); without it no check is evaluated, and the file's rows per table are
+    still in the materialisation."""
+    from pfd_pipeline.assets.publish import DUCKDB_FILE
+
+    assert cli.main(["run", *_args(project)]) == 0
+    defs = build_definitions(_settings(project))
+
+    def publish(selection: dg.AssetSelection) -> tuple[list, str]:
+        result = dg.materialize(
+            list(defs.assets), selection=selection, resources=defs.resources, raise_on_error=True
+        )
+        (event,) = result.get_asset_materialization_events()
+        assert event.materialization.asset_key == DUCKDB_FILE
+        evaluations = [
+            (e.passed, e.metadata["tables_differing"].value)
+            for e in result.get_asset_check_evaluations()
+        ]
+        return evaluations, event.materialization.metadata["rows"].value
+
+    checked, rows = publish(dg.AssetSelection.assets(DUCKDB_FILE))
+    assert checked == [(True, "none")]
+    assert "| whale_curve |" in rows
+    unchecked, rows = publish(dg.AssetSelection.assets(DUCKDB_FILE).without_checks())
+    assert unchecked == []
+    assert "| whale_curve |" in rows
+
+
 def _ingested(project) -> tuple[list, dict[str, list]]:
     """The ingest audit (ids, files, outcomes) and the daily raw tables' rows with file ids."""
     con = duckdb.connect(str(project["warehouse"] / "work.duckdb"), read_only=True)

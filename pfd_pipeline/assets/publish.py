@@ -98,7 +98,7 @@ def build_publish_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 DUCKDB_FILE, lambda: _duckdb_file(duckdb, settings, run_id, checked)
             )
         elif checked:  # the check on its own: the published file as it is
-            yield failing_as(DUCKDB_FILE, lambda: _compared(duckdb, settings)[1])
+            yield failing_as(DUCKDB_FILE, lambda: _checked_as_published(duckdb, settings))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfd-report") as pool:
             drawn = None
             if REPORT in selected:
@@ -125,7 +125,8 @@ def _duckdb_file(
     with duckdb.get_connection() as con:
         ensure_tables(con)
         publication = _publish(publish_duckdb, con, settings, run_id)
-    published, check = _compared(duckdb, settings)
+        expected = _row_counts(con, "marts", work=True) if checked else None
+    published = _published_rows(settings)
     materialized = dg.MaterializeResult(
         asset_key=DUCKDB_FILE,
         metadata={
@@ -135,25 +136,34 @@ def _duckdb_file(
             ),
         },
     )
-    return [materialized, check] if checked else [materialized]
+    if expected is None:
+        return [materialized]
+    return [materialized, _matches_work_store(expected, published)]
 
 
-def _compared(
-    duckdb: DuckDBResource, settings: Settings
-) -> tuple[dict[str, int], dg.AssetCheckResult]:
-    """The published file's rows per table, read by a second connection, and the check that
-    they are the work store's (none published yet: every table differs)."""
+def _checked_as_published(duckdb: DuckDBResource, settings: Settings) -> dg.AssetCheckResult:
+    """The check run on its own: the published file as it is against the work store."""
     with duckdb.get_connection() as con:
         expected = _row_counts(con, "marts", work=True)
-    published = {}
-    if settings.published_db.exists():
-        reader = duckdb_lib.connect(str(settings.published_db), read_only=True)
-        try:
-            published = _row_counts(reader, "marts", work=False)
-        finally:
-            reader.close()
+    return _matches_work_store(expected, _published_rows(settings))
+
+
+def _published_rows(settings: Settings) -> dict[str, int]:
+    """The published file's rows per table, read by a connection of its own (none when nothing
+    is published yet)."""
+    if not settings.published_db.exists():
+        return {}
+    reader = duckdb_lib.connect(str(settings.published_db), read_only=True)
+    try:
+        return _row_counts(reader, "marts", work=False)
+    finally:
+        reader.close()
+
+
+def _matches_work_store(expected: dict[str, int], published: dict[str, int]) -> dg.AssetCheckResult:
+    """The published tables hold the work store's rows (none published: every table differs)."""
     differ = sorted(t for t in expected if expected[t] != published.get(t))
-    return published, dg.AssetCheckResult(
+    return dg.AssetCheckResult(
         asset_key=DUCKDB_FILE,
         check_name="matches_work_store",
         passed=not differ,
